@@ -1,0 +1,46 @@
+# Shared settings for deploy/local/{up,down,status}. Sourced, not run.
+# Everything the local services keep lives under $TRACKGW_STATE_DIR (default: .local/ in the
+# project, ignored by git). The machine's own PostgreSQL (5432) and Mosquitto (1883) are never
+# touched: the project's cluster and broker have their own ports and their own data.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STATE=${TRACKGW_STATE_DIR:-$ROOT/.local}
+PG_PORT=${TRACKGW_PG_PORT:-55432}
+MQTT_PORT=${TRACKGW_MQTT_PORT:-51883}
+PG_DATA=$STATE/pg/data
+PG_RUN=$STATE/pg/run
+PG_LOG=$STATE/pg/server.log
+MQ_DIR=$STATE/mosquitto
+PG_DB=trackgw
+
+say() { printf 'trackgw-local: %s\n' "$*"; }
+die() { printf 'trackgw-local: error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"
+  else die "need root for: $* (install it, or run as root)"; fi
+}
+
+pg_major() {
+  local pgc
+  pgc=$(command -v pg_config || true)
+  [ -n "$pgc" ] || { ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1; return; }
+  "$pgc" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'
+}
+
+pg_bin() { echo "/usr/lib/postgresql/$(pg_major)/bin"; }
+
+# The PostgreSQL server refuses to run as root: when we are root it runs as 'postgres'.
+pg_user() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_running() { as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
+mq_pid() { [ -f "$MQ_DIR/mosquitto.pid" ] && cat "$MQ_DIR/mosquitto.pid" 2>/dev/null || true; }
+mq_running() {
+  local pid; pid=$(mq_pid)
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q mosquitto "/proc/$pid/comm" 2>/dev/null
+}
