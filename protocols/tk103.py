@@ -1,0 +1,338 @@
+"""GPS103 / TK103 (Coban and clones) text protocol, TCP port 5001.
+
+Source: "GPS102, GPS103, GPS104 GPRS data protocol" (Coban) and "TK102/TK102B/TK103/TK103B/
+TK104/TK106/TK106B GPRS Data Protocol", section "GPRS command sent by tracker". Lines are
+ASCII, comma-separated and end with ``;`` (some firmwares add or use ``\\r\\n``):
+
+* ``##,imei:<IMEI>,A;`` log-on request, answered ``LOAD``;
+* ``<IMEI>;`` heartbeat, answered ``ON``;
+* ``imei:<IMEI>,<keyword>,<local yymmddhhmm[ss]>,<phone>,F,<hhmmss.sss UTC>,<A|V>,
+  <ddmm.mmmm>,<N|S>,<dddmm.mmmm>,<E|W>,<speed knots>,<course>[,<altitude>,<acc>,<door>,
+  <fuel1 %>,<fuel2 %>,<temperature>];`` a report; ``L`` instead of ``F`` means no GPS fix
+  (cell data may follow). ``keyword`` is ``tracker`` or an alarm (``help me``, ``low battery``...).
+
+The fix carries only the UTC time of day; its date is the one of the device's local
+timestamp, moved by a day when the two straddle midnight (the closest candidate wins).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time, timedelta
+
+from . import _common as common
+from .base import Detection, ProtocolSpec, Session, SessionState, Transport
+from .errors import FrameTooLarge, Malformed, UnsupportedMessage
+from .model import (
+    Attributes,
+    AttributeValue,
+    DeviceEvent,
+    DeviceInfo,
+    Heartbeat,
+    Login,
+    Message,
+    Position,
+    Reply,
+    freeze,
+)
+
+PROTOCOL = "tk103"
+DEFAULT_PORT = 5001
+#: Longest line we accept. Documented position lines are under 200 bytes; 1 KiB leaves room
+#: for OBD/temperature variants while bounding memory per connection.
+MAX_FRAME = 1024
+#: Frame terminators: ``;`` per the Coban document; CR/LF sent by some clones.
+TERMINATORS = re.compile(rb"[;\r\n]")
+#: Where a frame may start inside a chunk: log-on, report, or a bare IMEI heartbeat.
+_START = re.compile(rb"##,|imei:|\d{6,20}\Z")
+_IMEI = re.compile(r"\d{6,20}")
+_LAT = re.compile(r"(\d{1,2})(\d\d(?:\.\d+)?)")
+_LON = re.compile(r"(\d{1,3})(\d\d(?:\.\d+)?)")
+_FIX_TIME = re.compile(r"(\d\d)(\d\d)(\d\d)(?:\.(\d{1,3}))?")
+_LOCAL_FORMATS = ("%y%m%d%H%M", "%y%m%d%H%M%S", "%y/%m/%d %H:%M")
+MINUTES_PER_DEGREE = 60.0
+US_PER_MS = 1000
+#: IMEI-like device ids: 15 digits on Coban units; clones send 6 to 20.
+MIN_ID_DIGITS = 6
+MAX_ID_DIGITS = 20
+
+#: Replies (Coban document, "GPRS command sent by server").
+REPLY_LOGIN = b"LOAD"  #: answer to the log-on request
+REPLY_HEARTBEAT = b"ON"  #: answer to the heartbeat
+SOS_KEYWORD = "help me"
+
+#: Coban alarm keywords -> model.ALARM_KINDS. ``stockade`` fires when leaving the geo-fence.
+ALARMS: dict[str, str] = {
+    "help me": "sos",
+    "low battery": "low_battery",
+    "move": "movement",
+    "speed": "overspeed",
+    "stockade": "geofence_exit",
+    "ac alarm": "power_cut",
+    "door alarm": "door",
+    "sensor alarm": "vibration",
+    "accident alarm": "accident",
+    "acc alarm": "other",
+    "bonnet alarm": "other",
+    "footbrake alarm": "other",
+    "acc on": "other",
+    "acc off": "other",
+}
+#: Keywords that report an ignition change.
+IGNITION = {"acc on": True, "acc off": False}
+
+
+class Fields:
+    """Indexes of a report line split on commas (Coban document, position message)."""
+
+    IMEI = 0  #: ``imei:<digits>``
+    KEYWORD = 1  #: ``tracker`` or an alarm keyword
+    LOCAL_TIME = 2  #: device local time ``yymmddhhmm`` (or ``yymmddhhmmss``)
+    PHONE = 3  #: authorised phone number (often empty)
+    SIGNAL = 4  #: ``F`` full GPS signal, ``L`` low/no signal
+    FIX_TIME = 5  #: UTC ``hhmmss.sss``
+    VALIDITY = 6  #: ``A`` valid, ``V`` invalid
+    LAT = 7
+    LAT_HEMI = 8
+    LON = 9
+    LON_HEMI = 10
+    SPEED = 11  #: knots
+    COURSE = 12  #: degrees
+    ALTITUDE = 13  #: metres (newer firmware)
+    ACC = 14  #: ignition 0/1
+    DOOR = 15  #: door 0/1
+    FUEL1 = 16  #: percent, e.g. ``0.00%``
+    FUEL2 = 17
+    TEMPERATURE = 18  #: e.g. ``T:+19.0``
+
+
+class Tk103Framer:
+    """Splits the stream at ``;``/CR/LF; drops bytes before a recognised frame start."""
+
+    __slots__ = ("_buffer", "_scanned", "_skipped")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._scanned = 0
+        self._skipped = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        frames: list[bytes] = []
+        while True:
+            match = TERMINATORS.search(self._buffer, self._scanned)
+            if match is None:
+                self._scanned = len(self._buffer)
+                break
+            chunk = bytes(self._buffer[: match.start()])
+            del self._buffer[: match.end()]
+            self._scanned = 0
+            if len(chunk) > MAX_FRAME:
+                raise FrameTooLarge(f"line of {len(chunk)} bytes", protocol=PROTOCOL, data=chunk)
+            start = _START.search(chunk)
+            if start is None:
+                self._skipped += len(chunk)
+                continue
+            self._skipped += start.start()
+            frames.append(chunk[start.start() :])
+        if len(self._buffer) > MAX_FRAME:
+            raise FrameTooLarge(
+                f"no terminator in {len(self._buffer)} bytes",
+                protocol=PROTOCOL,
+                data=bytes(self._buffer),
+            )
+        return frames
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def skipped(self) -> int:
+        return self._skipped
+
+
+def _imei(text: str, frame: bytes) -> str:
+    if _IMEI.fullmatch(text) is None:
+        raise Malformed(f"bad IMEI: {text!r}", protocol=PROTOCOL, data=frame)
+    return text
+
+
+def _coordinate(value: str, hemisphere: str, pattern: re.Pattern[str], negative: str) -> float:
+    match = pattern.fullmatch(value)
+    if match is None:
+        raise Malformed(f"bad coordinate: {value!r}", protocol=PROTOCOL)
+    minutes = float(match.group(2))
+    if minutes >= MINUTES_PER_DEGREE:
+        raise Malformed(f"minutes out of range: {value!r}", protocol=PROTOCOL)
+    degrees = int(match.group(1)) + minutes / MINUTES_PER_DEGREE
+    return -degrees if hemisphere == negative else degrees
+
+
+def _local_time(text: str) -> datetime:
+    for layout in _LOCAL_FORMATS:
+        try:
+            return datetime.strptime(text.strip(), layout)
+        except ValueError:
+            continue
+    raise Malformed(f"bad local timestamp: {text!r}", protocol=PROTOCOL)
+
+
+def fix_datetime(local_text: str, utc_text: str) -> datetime:
+    """The UTC fix time from the UTC time of day and the device's local timestamp."""
+    local = _local_time(local_text)
+    match = _FIX_TIME.fullmatch(utc_text)
+    if match is None:
+        raise Malformed(f"bad fix time: {utc_text!r}", protocol=PROTOCOL)
+    hour, minute, second = (int(g) for g in match.group(1, 2, 3))
+    millis = int((match.group(4) or "0").ljust(3, "0"))
+    try:
+        of_day = time(hour, minute, second, millis * US_PER_MS)
+    except ValueError:
+        raise Malformed(f"bad fix time: {utc_text!r}", protocol=PROTOCOL) from None
+    base = datetime.combine(local.date(), of_day)
+    candidates = (base + timedelta(days=shift) for shift in (-1, 0, 1))
+    best = min(candidates, key=lambda c: abs(c - local))
+    return best.replace(tzinfo=UTC)
+
+
+def _field(fields: list[str], index: int) -> str:
+    return fields[index].strip() if index < len(fields) else ""
+
+
+def _extras(fields: list[str]) -> dict[str, AttributeValue]:
+    out: dict[str, AttributeValue] = {}
+    acc, door = _field(fields, Fields.ACC), _field(fields, Fields.DOOR)
+    if acc in ("0", "1"):
+        out["ignition"] = acc == "1"
+    if door in ("0", "1"):
+        out["door"] = door == "1"
+    for index, name in ((Fields.FUEL1, "fuel1_pct"), (Fields.FUEL2, "fuel2_pct")):
+        text = _field(fields, index).rstrip("%")
+        if text:
+            out[name] = common.parse_float(text, name, PROTOCOL)
+    temperature = _field(fields, Fields.TEMPERATURE)
+    if temperature.startswith("T:"):
+        out["temperature_c"] = common.parse_float(temperature[2:], "temperature", PROTOCOL)
+    return out
+
+
+def _position(imei: str, fields: list[str], attributes: dict[str, AttributeValue]) -> Position:
+    if len(fields) <= Fields.SPEED:
+        raise Malformed(f"report of {len(fields)} fields has no fix", protocol=PROTOCOL)
+    validity = _field(fields, Fields.VALIDITY)
+    if validity not in ("A", "V"):
+        raise Malformed(f"bad validity: {validity!r}", protocol=PROTOCOL)
+    lat = _coordinate(_field(fields, Fields.LAT), _field(fields, Fields.LAT_HEMI), _LAT, "S")
+    lon = _coordinate(_field(fields, Fields.LON), _field(fields, Fields.LON_HEMI), _LON, "W")
+    common.check_lat_lon(lat, lon, PROTOCOL)
+    knots = common.optional_float(_field(fields, Fields.SPEED), "speed", PROTOCOL)
+    attributes.update(_extras(fields))
+    return Position(
+        device_key=imei,
+        protocol=PROTOCOL,
+        fix_time=fix_datetime(fields[Fields.LOCAL_TIME], _field(fields, Fields.FIX_TIME)),
+        lat=lat,
+        lon=lon,
+        valid=validity == "A",
+        speed_kmh=None if knots is None else knots * common.KMH_PER_KNOT,
+        course_deg=common.optional_float(_field(fields, Fields.COURSE), "course", PROTOCOL),
+        altitude_m=common.optional_float(_field(fields, Fields.ALTITUDE), "altitude", PROTOCOL),
+        attributes=freeze(attributes),
+    )
+
+
+def _decode_report(text: str, frame: bytes, state: SessionState) -> list[Message]:
+    fields = text.split(",")
+    if len(fields) <= Fields.SIGNAL:
+        raise Malformed(f"report of {len(fields)} fields", protocol=PROTOCOL, data=frame)
+    imei = _imei(fields[Fields.IMEI].removeprefix("imei:"), frame)
+    state.device_key = imei
+    keyword = fields[Fields.KEYWORD].strip()
+    signal = _field(fields, Fields.SIGNAL)
+    attributes: dict[str, AttributeValue] = {}
+    if keyword in IGNITION:
+        attributes["ignition"] = IGNITION[keyword]
+    elif keyword != "tracker" and keyword not in ALARMS:
+        attributes["event"] = keyword  # command confirmations (kt, jt, et ...)
+    position: Position | None = None
+    if signal == "F":
+        try:
+            position = _position(imei, fields, attributes)
+        except Malformed as exc:
+            raise Malformed(exc.message, protocol=PROTOCOL, data=frame) from None
+    elif signal != "L":
+        raise UnsupportedMessage(f"report kind {keyword!r}", protocol=PROTOCOL, data=frame)
+    out: list[Message] = []
+    kind = ALARMS.get(keyword)
+    if kind is not None:
+        event_attrs: Attributes = freeze({"code": keyword, **attributes})
+        when = position.fix_time if position is not None else common.now(state)
+        out.append(
+            DeviceEvent(
+                device_key=imei,
+                protocol=PROTOCOL,
+                time=when,
+                kind=kind,
+                position=position,
+                attributes=event_attrs,
+            )
+        )
+    elif position is not None:
+        out.append(position)
+    else:
+        out.append(DeviceInfo(device_key=imei, protocol=PROTOCOL, kind="no_fix"))
+    if keyword == SOS_KEYWORD:
+        # "E" cancels the SOS the tracker repeats until answered: hold it until stored.
+        out.append(Reply(data=b"**,imei:" + imei.encode() + b",E", acks_data=True))
+    return out
+
+
+def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
+    """One line (without its terminator) -> messages."""
+    text = common.ascii_text(frame, PROTOCOL).strip()
+    if text.startswith("##,"):
+        fields = text.split(",")
+        if len(fields) < 2 or not fields[1].startswith("imei:"):
+            raise Malformed("bad log-on request", protocol=PROTOCOL, data=frame)
+        imei = _imei(fields[1].removeprefix("imei:"), frame)
+        state.device_key = imei
+        return [Login(device_key=imei, protocol=PROTOCOL), Reply(data=REPLY_LOGIN)]
+    if text.startswith("imei:"):
+        return _decode_report(text, frame, state)
+    if _IMEI.fullmatch(text):
+        state.device_key = state.device_key or text
+        return [Heartbeat(device_key=text, protocol=PROTOCOL), Reply(data=REPLY_HEARTBEAT)]
+    raise Malformed("unrecognised line", protocol=PROTOCOL, data=frame)
+
+
+_PREFIXES = (b"##,imei:", b"imei:")
+
+
+def detect(first: bytes) -> Detection:
+    """Log-on (``##,imei:``), report (``imei:``) or heartbeat (IMEI digits then ``;``)."""
+    for prefix in _PREFIXES:
+        if first.startswith(prefix):
+            return Detection.YES
+        if prefix.startswith(first):
+            return Detection.MORE
+    digits = len(first) - len(first.lstrip(b"0123456789"))
+    if digits == len(first):
+        return Detection.MORE if digits <= MAX_ID_DIGITS else Detection.NO
+    if MIN_ID_DIGITS <= digits <= MAX_ID_DIGITS and first[digits : digits + 1] == b";":
+        return Detection.YES
+    return Detection.NO
+
+
+def new_session(transport: Transport, device_key: str | None = None) -> Session:
+    state = SessionState(transport=transport, device_key=device_key)
+    return Session(PROTOCOL, Tk103Framer(), decode_frame, state)
+
+
+SPEC = ProtocolSpec(
+    name=PROTOCOL,
+    default_port=DEFAULT_PORT,
+    transports=frozenset({"tcp"}),
+    new_session=new_session,
+    detect=detect,
+)
