@@ -1,0 +1,287 @@
+"""GT06 frame -> messages.
+
+A frame arrives whole from the framer (start bits through stop bits). The CRC-ITU over
+length..serial is checked first (``BadChecksum`` otherwise, non-fatal: the document says to
+drop the packet). Location and alarm packets need the IMEI from a login earlier in the
+session (or a preset identity): otherwise ``NotIdentified``.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from protocols._checks import bcd_digits, crc16_x25
+from protocols._reader import Reader
+from protocols.base import SessionState
+from protocols.errors import BadChecksum, Malformed, NotIdentified, UnsupportedMessage
+from protocols.model import (
+    AttributeValue,
+    DeviceEvent,
+    DeviceInfo,
+    Heartbeat,
+    Login,
+    Message,
+    Position,
+    Reply,
+)
+
+from ._encoder import encode_reply
+from ._types import (
+    ALARM_KIND,
+    ALARM_TYPES,
+    COORDINATE_DIVISOR,
+    LOCATION_TYPES,
+    REPLIED_TYPES,
+    SHORT_START,
+    TERMINAL_ALARM_KIND,
+    AlarmCode,
+    CourseStatus,
+    InfoType,
+    MessageType,
+    TerminalInfo,
+    TextEncoding,
+)
+
+PROTOCOL = "gt06"
+
+# date-time (6), GPS info length/satellites (1), lat (4), lon (4), speed (1), course/status (2)
+_GPS = struct.Struct(">6BBIIBH")
+_CRC = struct.Struct(">H")
+_LBS_2G = struct.Struct(">HBH3s")  # MCC, MNC, LAC, cell id
+_STATUS = struct.Struct(">BBBBB")  # terminal info, voltage level, GSM signal, alarm, language
+_MNC_2_BYTES = 0x8000  # JM-VL03 §10: MCC bit 15 set -> MNC is 2 bytes
+_SATELLITES_MASK = 0x0F
+_TZ_WEST = 0x08  # login time zone word, bit 3: west (JM-VL03 §1)
+_TZ_SHIFT = 4
+
+
+def _fail(message: str, frame: bytes) -> Malformed:
+    return Malformed(message, protocol=PROTOCOL, data=frame)
+
+
+def _time(fields: tuple[int, ...], frame: bytes) -> datetime:
+    try:
+        return datetime(
+            2000 + fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], tzinfo=UTC
+        )
+    except ValueError as exc:
+        raise _fail(f"bad date-time {fields[:6]!r}", frame) from exc
+
+
+def _gps(reader: Reader, device_key: str, attrs: dict[str, AttributeValue]) -> Position:
+    """Read the 18-byte GPS block (GT06 v1.8.1 §5.2.1; JM-VL03 §3) into a Position."""
+    g = reader.unpack(_GPS, "GPS block")
+    frame = reader.data
+    course = g[10]
+    lat = g[7] / COORDINATE_DIVISOR
+    lon = g[8] / COORDINATE_DIVISOR
+    if not course & CourseStatus.NORTH:
+        lat = -lat
+    if course & CourseStatus.WEST:
+        lon = -lon
+    if lat > 90.0 or lat < -90.0 or lon > 180.0 or lon < -180.0:
+        raise _fail(f"coordinates out of range: {lat!r}, {lon!r}", frame)
+    valid = bool(course & CourseStatus.POSITIONED)
+    if course & CourseStatus.DIFFERENTIAL:
+        attrs["differential"] = True
+    return Position(
+        device_key=device_key,
+        protocol=PROTOCOL,
+        fix_time=_time(g, frame),
+        lat=lat,
+        lon=lon,
+        valid=valid,
+        speed_kmh=float(g[9]),
+        course_deg=float(course & CourseStatus.COURSE_MASK),
+        satellites=g[6] & _SATELLITES_MASK,
+        attributes=MappingProxyType(attrs),
+    )
+
+
+def _lbs(reader: Reader, attrs: dict[str, AttributeValue], four_g: bool) -> None:
+    if not four_g:
+        mcc, mnc, lac, cell = reader.unpack(_LBS_2G, "LBS block")
+    else:
+        mcc = reader.u16("MCC")
+        mnc = reader.u16("MNC") if mcc & _MNC_2_BYTES else reader.u8("MNC")
+        mcc &= ~_MNC_2_BYTES
+        lac = reader.u32("LAC")
+        cell = reader.take(8, "cell id")
+    attrs["mcc"] = mcc
+    attrs["mnc"] = mnc
+    attrs["lac"] = lac
+    attrs["cell_id"] = int.from_bytes(cell, "big")
+
+
+def _identity(state: SessionState, frame: bytes, what: str) -> str:
+    key = state.device_key
+    if key is None:
+        raise NotIdentified(f"{what} before login", protocol=PROTOCOL, data=frame)
+    return key
+
+
+def _status_attrs(info: int, voltage: int, gsm: int, attrs: dict[str, AttributeValue]) -> None:
+    attrs["ignition"] = bool(info & TerminalInfo.ACC)
+    attrs["charging"] = bool(info & TerminalInfo.CHARGING)
+    attrs["armed"] = bool(info & TerminalInfo.ARMED)
+    attrs["gps_fixed"] = bool(info & TerminalInfo.GPS_FIXED)
+    attrs["fuel_cut"] = bool(info & TerminalInfo.FUEL_CUT)
+    attrs["battery_level"] = voltage
+    attrs["gsm_signal"] = gsm
+
+
+def _login(reader: Reader, state: SessionState) -> list[Message]:
+    digits = bcd_digits(reader.take(8, "terminal id"))
+    if digits is None:
+        raise _fail("terminal id is not BCD", reader.data)
+    imei = digits[1:] if len(digits) == 16 and digits[0] == "0" else digits
+    attrs: dict[str, AttributeValue] = {}
+    if reader.remaining >= 2:
+        attrs["type_id"] = f"{reader.u16('type id'):04x}"
+    if reader.remaining >= 2:
+        word = reader.u16("time zone")
+        value = word >> _TZ_SHIFT
+        minutes = (value // 100) * 60 + value % 100
+        attrs["timezone_min"] = -minutes if word & _TZ_WEST else minutes
+    state.device_key = imei
+    return [Login(device_key=imei, protocol=PROTOCOL, attributes=MappingProxyType(attrs))]
+
+
+def _location(reader: Reader, kind: int, state: SessionState) -> list[Message]:
+    key = _identity(state, reader.data, "location")
+    attrs: dict[str, AttributeValue] = {}
+    pos_at = reader.offset
+    reader.skip(_GPS.size, "GPS block")
+    if reader.remaining >= _LBS_2G.size:
+        _lbs(reader, attrs, kind == MessageType.GPS_LBS_4G)
+    if kind != MessageType.GPS_LBS and reader.remaining >= 3:
+        attrs["ignition"] = bool(reader.u8("ACC"))
+        attrs["upload_mode"] = reader.u8("upload mode")
+        attrs["reupload"] = bool(reader.u8("re-upload"))
+        if reader.remaining >= 4:
+            attrs["mileage"] = reader.u32("mileage")
+    end = reader.offset
+    reader.offset = pos_at
+    position = _gps(reader, key, attrs)
+    reader.offset = end
+    return [position]
+
+
+def _alarm(reader: Reader, kind: int, state: SessionState, serial: int) -> list[Message]:
+    key = _identity(state, reader.data, "alarm")
+    attrs: dict[str, AttributeValue] = {}
+    pos_at = reader.offset
+    reader.skip(_GPS.size, "GPS block")
+    lbs_length = reader.u8("LBS length")
+    lbs_end = reader.offset + max(0, lbs_length - 1)
+    if lbs_length > 1:
+        _lbs(reader, attrs, kind == MessageType.ALARM_4G)
+    reader.offset = lbs_end
+    info, voltage, gsm, code, language = reader.unpack(_STATUS, "status block")
+    _status_attrs(info, voltage, gsm, attrs)
+    attrs["alarm_code"] = code
+    attrs["language"] = language
+    if kind in (MessageType.ALARM_FENCES, MessageType.ALARM_4G) and reader.remaining >= 1:
+        attrs["fence"] = reader.u8("fence number")
+    end = reader.offset
+    reader.offset = pos_at
+    position = _gps(reader, key, attrs)
+    reader.offset = end
+    name = ALARM_KIND.get(code)
+    if name is None and code == AlarmCode.NORMAL:
+        name = TERMINAL_ALARM_KIND.get((info & TerminalInfo.ALARM_MASK) >> 3)
+    reply = Reply(data=encode_reply(kind, serial), acks_data=True)
+    if name is None and code in (AlarmCode.NORMAL, AlarmCode.ACC_ON, AlarmCode.ACC_OFF):
+        return [position, reply]
+    event = DeviceEvent(
+        device_key=key,
+        protocol=PROTOCOL,
+        time=position.fix_time,
+        kind=name or "other",
+        position=position,
+        attributes=MappingProxyType({"alarm_code": code}),
+    )
+    return [event, reply]
+
+
+def _heartbeat(reader: Reader, state: SessionState) -> list[Message]:
+    key = _identity(state, reader.data, "heartbeat")
+    attrs: dict[str, AttributeValue] = {}
+    info = reader.u8("terminal information")
+    voltage = reader.u8("voltage level") if reader.remaining else 0
+    gsm = reader.u8("GSM signal") if reader.remaining else 0
+    _status_attrs(info, voltage, gsm, attrs)
+    if reader.remaining >= 2:
+        attrs["alarm_language"] = reader.u16("alarm/language")
+    return [Heartbeat(device_key=key, protocol=PROTOCOL, attributes=MappingProxyType(attrs))]
+
+
+def _text(raw: bytes, encoding: str, frame: bytes) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise _fail(f"text is not {encoding}", frame) from exc
+
+
+def _info(reader: Reader, kind: int, state: SessionState) -> list[Message]:
+    key = _identity(state, reader.data, "information")
+    attrs: dict[str, AttributeValue] = {}
+    if kind == MessageType.STRING:
+        length = reader.u8("command length")
+        attrs["server_flag"] = reader.u32("server flag")
+        attrs["text"] = _text(reader.take(length - 4, "command content"), "ascii", reader.data)
+    elif kind == MessageType.COMMAND_REPLY:
+        attrs["server_flag"] = reader.u32("server flag")
+        code = reader.u8("encoding")
+        encoding = "utf-16-be" if code == TextEncoding.UTF16BE else "ascii"
+        attrs["text"] = _text(reader.rest(), encoding, reader.data)
+    else:
+        info_type = reader.u8("information type")
+        attrs["info_type"] = info_type
+        if info_type == InfoType.EXTERNAL_VOLTAGE:
+            attrs["external_voltage_v"] = reader.u16("voltage") / 100.0
+        elif info_type == InfoType.ICCID:
+            for name, size in (("imei", 8), ("imsi", 8), ("iccid", 10)):
+                attrs[name] = reader.take(size, name).hex()
+        elif info_type == InfoType.STATUS_SYNC:
+            attrs["text"] = _text(reader.rest(), "ascii", reader.data)
+        else:
+            attrs["data"] = reader.rest().hex()
+    return [
+        DeviceInfo(
+            device_key=key, protocol=PROTOCOL, kind="info", attributes=MappingProxyType(attrs)
+        )
+    ]
+
+
+def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
+    """Decode one whole GT06 frame (as cut by ``Gt06Framer``)."""
+    head = 3 if frame.startswith(SHORT_START) else 4
+    if len(frame) < head + 7:
+        raise _fail(f"frame of {len(frame)} bytes is too short", frame)
+    expected = _CRC.unpack_from(frame, len(frame) - 4)[0]
+    actual = crc16_x25(memoryview(frame)[2:-4])
+    if actual != expected:
+        raise BadChecksum(f"CRC-ITU {actual:04x} != {expected:04x}", protocol=PROTOCOL, data=frame)
+    kind = frame[head]
+    serial = (frame[-6] << 8) | frame[-5]
+    reader = Reader(frame, PROTOCOL, head + 1, len(frame) - 6)
+    if kind in LOCATION_TYPES:
+        return _location(reader, kind, state)
+    if kind in ALARM_TYPES:
+        return _alarm(reader, kind, state, serial)
+    if kind == MessageType.LOGIN:
+        out = _login(reader, state)
+    elif kind == MessageType.STATUS:
+        out = _heartbeat(reader, state)
+    elif kind in (MessageType.STRING, MessageType.COMMAND_REPLY, MessageType.INFO):
+        return _info(reader, kind, state)
+    else:
+        raise UnsupportedMessage(
+            f"protocol number 0x{kind:02x} not decoded", protocol=PROTOCOL, data=frame
+        )
+    if kind in REPLIED_TYPES:
+        out.append(Reply(data=encode_reply(kind, serial), acks_data=False))
+    return out
