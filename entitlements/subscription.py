@@ -41,7 +41,9 @@ __all__ = [
     "Cycle",
     "Subscription",
     "dump_subscription",
+    "format_time",
     "load_subscriptions",
+    "parse_time",
 ]
 
 
