@@ -1,0 +1,282 @@
+"""H02 protocol (TCP): ``*HQ,<id>,<type>,...#`` text frames and the 32-byte ``$`` binary form.
+
+Sources: "G20LS Protocol Document (2023 CANTRACK PROTOCOL)" sections 1.2.2 (response
+structure), 2.1 (V1), 2.2 (V3), 2.4 (HTBT), 2.5 (ICCID), 3.1 (V4 command replies).
+Speed is in knots (1 knot = 1.852 km/h). Coordinates are ``ddmm.mmmm`` / ``dddmm.mmmm``
+with N/S and E/W letters.
+
+Binary form (``$``): device id 5 bytes BCD, hhmmss and ddmmyy BCD, latitude ``ddmmmmmm``
+(4 bytes BCD), one byte (battery/reserved), longitude ``dddmmmmmm`` (9 BCD digits) and a
+flag nibble (bit 3 east, bit 2 north, bit 1 valid), speed (3 digits, knots) and course
+(3 digits) BCD, 4 status bytes, 3 trailing bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from protocols._checks import bcd_digits
+from protocols.base import Detection, ProtocolSpec, Session, SessionState, Transport
+from protocols.errors import FrameTooLarge, Malformed, UnsupportedMessage
+from protocols.model import AttributeValue, DeviceInfo, Heartbeat, Message, Position, Reply
+
+NAME = PROTOCOL = "h02"
+TEXT_START = b"*"
+TEXT_END = b"#"
+BINARY_START = b"$"
+#: the binary form is fixed-size
+BINARY_SIZE = 32
+#: longest text frame accepted (V3/NBR frames with 7 cells are ~200 bytes)
+MAX_FRAME = 1024
+KNOTS_TO_KMH = 1.852
+
+
+class BinaryFlag(enum.IntFlag):
+    """Low nibble after the longitude digits in the ``$`` form."""
+
+    VALID = 0x2  #: bit 1: GPS fix valid ("A")
+    NORTH = 0x4  #: bit 2: north latitude
+    EAST = 0x8  #: bit 3: east longitude
+
+
+class H02Framer:
+    """Stream bytes -> ``*...#`` text frames and 32-byte ``$`` frames; skips the rest."""
+
+    __slots__ = ("_buf", "_skipped")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._skipped = 0
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    @property
+    def skipped(self) -> int:
+        return self._skipped
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self._buf + data if self._buf else bytes(data)
+        frames: list[bytes] = []
+        pos, size = 0, len(buf)
+        while pos < size:
+            first = buf[pos : pos + 1]
+            if first == TEXT_START:
+                end = buf.find(TEXT_END, pos + 1, pos + MAX_FRAME)
+                if end < 0:
+                    if size - pos >= MAX_FRAME:
+                        self._buf = b""
+                        raise FrameTooLarge(
+                            f"no '#' within {MAX_FRAME} bytes",
+                            protocol=PROTOCOL,
+                            data=buf[pos : pos + 32],
+                            fatal=True,
+                        )
+                    break
+                frames.append(buf[pos : end + 1])
+                pos = end + 1
+            elif first == BINARY_START:
+                if pos + BINARY_SIZE > size:
+                    break
+                frames.append(buf[pos : pos + BINARY_SIZE])
+                pos += BINARY_SIZE
+            else:
+                a, b = buf.find(TEXT_START, pos), buf.find(BINARY_START, pos)
+                nxt = min(x for x in (a, b, size) if x >= 0)
+                self._skipped += nxt - pos
+                pos = nxt
+        self._buf = buf[pos:] if pos < size else b""
+        return frames
+
+
+def _fail(message: str, frame: bytes) -> Malformed:
+    return Malformed(message, protocol=PROTOCOL, data=frame)
+
+
+def _time(hhmmss: str, ddmmyy: str, frame: bytes) -> datetime:
+    try:
+        return datetime(
+            2000 + int(ddmmyy[4:6]),
+            int(ddmmyy[2:4]),
+            int(ddmmyy[0:2]),
+            int(hhmmss[0:2]),
+            int(hhmmss[2:4]),
+            int(hhmmss[4:6]),
+            tzinfo=UTC,
+        )
+    except ValueError as exc:
+        raise _fail(f"bad time {hhmmss!r} {ddmmyy!r}", frame) from exc
+
+
+def _degrees(text: str, hemisphere: str, negative: str, limit: float, frame: bytes) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise _fail(f"bad coordinate {text!r}", frame) from exc
+    degrees = int(value // 100)
+    result = degrees + (value - degrees * 100) / 60.0
+    if not 0.0 <= result <= limit or hemisphere not in ("NSEW"):
+        raise _fail(f"coordinate {text!r}{hemisphere} out of range", frame)
+    return -result if hemisphere == negative else result
+
+
+def _number(text: str, what: str, frame: bytes) -> float:
+    try:
+        return float(text) if text else 0.0
+    except ValueError as exc:
+        raise _fail(f"bad {what} {text!r}", frame) from exc
+
+
+def _position(key: str, f: list[str], frame: bytes) -> Position:
+    """``f`` = type, hhmmss, A/V/B, lat, N/S, lon, E/W, speed, course, ddmmyy, status..."""
+    if len(f) < 10:
+        raise _fail(f"position with {len(f)} fields", frame)
+    attrs: dict[str, AttributeValue] = {"type": f[0]}
+    if len(f) > 10:
+        attrs["status"] = f[10]
+    return Position(
+        device_key=key,
+        protocol=PROTOCOL,
+        fix_time=_time(f[1], f[9], frame),
+        lat=_degrees(f[3], f[4], "S", 90.0, frame),
+        lon=_degrees(f[5], f[6], "W", 180.0, frame),
+        valid=f[2] in ("A", "B"),
+        speed_kmh=_number(f[7], "speed", frame) * KNOTS_TO_KMH,
+        course_deg=_number(f[8], "course", frame),
+        attributes=MappingProxyType(attrs),
+    )
+
+
+def _decode_text(frame: bytes, state: SessionState) -> list[Message]:
+    try:
+        text = frame[1:-1].decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise _fail("text frame is not ASCII", frame) from exc
+    fields = text.split(",")
+    if len(fields) < 3 or not fields[1]:
+        raise _fail("frame without maker, id and type", frame)
+    key, kind = fields[1], fields[2]
+    state.device_key = key
+    rest = fields[2:]
+    if kind in ("V1", "V2"):
+        return [_position(key, rest, frame)]
+    if kind == "HTBT":
+        attrs: dict[str, AttributeValue] = {}
+        if len(fields) > 3 and fields[3].isdigit():
+            attrs["battery_pct"] = int(fields[3])
+        # G20LS §2.4: the server answers a heartbeat with the same frame
+        return [
+            Heartbeat(device_key=key, protocol=PROTOCOL, attributes=MappingProxyType(attrs)),
+            Reply(data=frame, acks_data=False),
+        ]
+    if kind == "LINK":
+        names = ("rssi", "satellites", "battery_pct", "steps", "turnovers")
+        values = {n: v for n, v in zip(names, fields[4:9], strict=False)}
+        return [Heartbeat(device_key=key, protocol=PROTOCOL, attributes=MappingProxyType(values))]
+    if kind in ("V3", "NBR"):
+        return [
+            DeviceInfo(
+                device_key=key,
+                protocol=PROTOCOL,
+                kind="cell",
+                attributes=MappingProxyType({"type": kind, "data": ",".join(fields[3:])}),
+            )
+        ]
+    if kind == "V4":
+        return [
+            DeviceInfo(
+                device_key=key,
+                protocol=PROTOCOL,
+                kind="command_reply",
+                attributes=MappingProxyType(
+                    {"command": ",".join(fields[3:5]), "text": ",".join(fields[5:])}
+                ),
+            )
+        ]
+    if kind == "ICCID":
+        return [
+            DeviceInfo(
+                device_key=key,
+                protocol=PROTOCOL,
+                kind="info",
+                attributes=MappingProxyType({"iccid": ",".join(fields[3:])}),
+            )
+        ]
+    raise UnsupportedMessage(f"message type {kind!r} not decoded", protocol=PROTOCOL, data=frame)
+
+
+def _decode_binary(frame: bytes, state: SessionState) -> list[Message]:
+    digits = bcd_digits(frame[1:16]) or ""
+    lon_digits = frame[17:22].hex()
+    tail = bcd_digits(frame[22:25])
+    if len(digits) != 30 or not lon_digits[:9].isdigit() or tail is None:
+        raise _fail("binary frame is not BCD", frame)
+    flags = int(lon_digits[9], 16)
+    key = digits[:10]
+    state.device_key = key
+    lat = _degrees(
+        f"{digits[22:26]}.{digits[26:30]}",
+        "N" if flags & BinaryFlag.NORTH else "S",
+        "S",
+        90.0,
+        frame,
+    )
+    lon = _degrees(
+        f"{lon_digits[:5]}.{lon_digits[5:9]}",
+        "E" if flags & BinaryFlag.EAST else "W",
+        "W",
+        180.0,
+        frame,
+    )
+    return [
+        Position(
+            device_key=key,
+            protocol=PROTOCOL,
+            fix_time=_time(digits[10:16], digits[16:22], frame),
+            lat=lat,
+            lon=lon,
+            valid=bool(flags & BinaryFlag.VALID),
+            speed_kmh=int(tail[:3]) * KNOTS_TO_KMH,
+            course_deg=float(int(tail[3:6])),
+            attributes=MappingProxyType(
+                {"type": "binary", "battery": frame[16], "status": frame[25:29].hex().upper()}
+            ),
+        )
+    ]
+
+
+def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
+    """Decode one frame as cut by ``H02Framer``."""
+    if frame[:1] == BINARY_START:
+        return _decode_binary(frame, state)
+    return _decode_text(frame, state)
+
+
+def new_session(transport: Transport, device_key: str | None) -> Session:
+    if transport != "tcp":
+        raise ValueError(f"h02 runs over tcp, not {transport!r}")
+    return Session(NAME, H02Framer(), decode_frame, SessionState(transport, device_key))
+
+
+def detect(head: bytes) -> Detection:
+    """``*XX,`` (two maker letters) opens a text stream."""
+    if not head:
+        return Detection.MORE
+    if head[:1] != TEXT_START:
+        return Detection.NO
+    probe = head[1:4]
+    if len(probe) < 3:
+        return Detection.MORE if probe.isalpha() or not probe else Detection.NO
+    return Detection.YES if probe[:2].isalpha() and probe[2:3] == b"," else Detection.NO
+
+
+SPEC = ProtocolSpec(
+    name=NAME,
+    default_port=5013,
+    transports=frozenset({"tcp"}),
+    new_session=new_session,
+    detect=detect,
+)

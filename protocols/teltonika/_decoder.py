@@ -1,0 +1,160 @@
+"""Teltonika frames -> messages: IMEI handshake, AVL packets over TCP, UDP datagrams.
+
+Validity rule: the wiki ("GPS element") says a record taken without a GPS fix carries the
+last valid coordinates with angle, satellites and speed set to 0. So ``valid`` is
+``satellites > 0``; for an invalid record speed and course are unknown (None), and the
+coordinates are kept (the last fix) with ``valid=False``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import cast
+
+from protocols._checks import crc16_ibm, is_imei
+from protocols._reader import Reader
+from protocols.base import SessionState
+from protocols.errors import BadChecksum, Malformed, NotIdentified, UnsupportedMessage
+from protocols.model import AttributeValue, Login, Message, Position, Reply
+from protocols.teltonika._encoder import encode_tcp_ack, encode_udp_ack
+from protocols.teltonika._types import (
+    COORDINATE_SCALE,
+    IMEI_ACCEPTED,
+    IO_NAMES,
+    Codec,
+)
+
+PROTOCOL = "teltonika"
+
+# timestamp (ms), priority, lon, lat, altitude, angle, satellites, speed
+_RECORD = struct.Struct(">QBiihHBH")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_UDP_HEAD = struct.Struct(">HHBBH")  # length, packet id, not usable, AVL packet id, IMEI len
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_VALUE_SIZES = (1, 2, 4, 8)
+_MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+
+
+def _fail(message: str, frame: bytes) -> Malformed:
+    return Malformed(message, protocol=PROTOCOL, data=frame)
+
+
+def _io(reader: Reader, codec: int, attrs: dict[str, AttributeValue]) -> None:
+    """Read one record's IO element into ``attrs`` ("io<id>" plus well-known names)."""
+    wide_ids = codec != Codec.CODEC8
+    wide_counts = codec == Codec.CODEC8_EXTENDED
+    event = reader.u16("event IO id") if wide_ids else reader.u8("event IO id")
+    attrs["event_io"] = event
+    if codec == Codec.CODEC16:
+        attrs["generation_type"] = reader.u8("generation type")
+    reader.skip(2 if wide_counts else 1, "total IO count")
+    for size in _VALUE_SIZES:
+        count = reader.u16("IO count") if wide_counts else reader.u8("IO count")
+        for _ in range(count):
+            io_id = reader.u16("IO id") if wide_ids else reader.u8("IO id")
+            value = int.from_bytes(reader.take(size, f"IO {io_id} value"), "big")
+            attrs[f"io{io_id}"] = value
+            named = IO_NAMES.get(io_id)
+            if named is not None:
+                convert = cast(Callable[[int], AttributeValue], named[1])
+                attrs[named[0]] = convert(value)
+    if wide_counts:
+        for _ in range(reader.u16("NX count")):
+            io_id = reader.u16("IO id")
+            attrs[f"io{io_id}"] = reader.take(reader.u16("NX length"), "NX value").hex()
+
+
+def _records(reader: Reader, device_key: str) -> list[Message]:
+    """Codec id, count, records, count again: the AVL data shared by TCP and UDP."""
+    frame = reader.data
+    codec = reader.u8("codec id")
+    if codec not in (Codec.CODEC8, Codec.CODEC8_EXTENDED, Codec.CODEC16):
+        raise UnsupportedMessage(f"codec 0x{codec:02x} not decoded", protocol=PROTOCOL, data=frame)
+    count = reader.u8("number of data 1")
+    out: list[Message] = []
+    for index in range(count):
+        ms, priority, lon_raw, lat_raw, altitude, angle, sats, speed = reader.unpack(
+            _RECORD, f"record {index}"
+        )
+        lat = lat_raw * COORDINATE_SCALE
+        lon = lon_raw * COORDINATE_SCALE
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            raise _fail(f"record {index}: coordinates out of range {lat!r}, {lon!r}", frame)
+        if ms > _MAX_MS:
+            raise _fail(f"record {index}: timestamp {ms!r} out of range", frame)
+        attrs: dict[str, AttributeValue] = {"priority": priority}
+        _io(reader, codec, attrs)
+        valid = sats > 0
+        out.append(
+            Position(
+                device_key=device_key,
+                protocol=PROTOCOL,
+                fix_time=datetime.fromtimestamp(ms / 1000.0, UTC) if ms else _EPOCH,
+                lat=lat,
+                lon=lon,
+                valid=valid,
+                speed_kmh=float(speed) if valid else None,
+                course_deg=float(angle) if valid else None,
+                altitude_m=float(altitude),
+                satellites=sats,
+                attributes=MappingProxyType(attrs),
+            )
+        )
+    if reader.u8("number of data 2") != count:
+        raise _fail("number of data 2 differs from number of data 1", frame)
+    return out
+
+
+def _handshake(frame: bytes, state: SessionState) -> list[Message]:
+    raw = frame[2:]
+    imei = raw.decode("ascii", "replace")
+    if not (raw.isdigit() and 1 <= len(raw) <= 20):
+        raise Malformed(f"IMEI {imei!r} is not digits", protocol=PROTOCOL, data=frame, fatal=True)
+    state.device_key = imei
+    state.values["imei_valid"] = is_imei(imei)
+    return [Login(device_key=imei, protocol=PROTOCOL), Reply(data=IMEI_ACCEPTED, acks_data=False)]
+
+
+def decode_tcp(frame: bytes, state: SessionState) -> list[Message]:
+    """One TCP frame (IMEI handshake or AVL packet) as cut by ``TeltonikaFramer``."""
+    if frame[1:2] != b"\x00":
+        return _handshake(frame, state)
+    if len(frame) < 15:
+        raise _fail(f"AVL packet of {len(frame)} bytes is too short", frame)
+    data = memoryview(frame)[8:-4]
+    expected = _U32.unpack_from(frame, len(frame) - 4)[0]
+    actual = crc16_ibm(data)
+    if actual != expected:
+        raise BadChecksum(
+            f"CRC-16/IBM {actual:04x} != {expected:08x}", protocol=PROTOCOL, data=frame
+        )
+    key = state.device_key
+    if key is None:
+        raise NotIdentified("AVL data before the IMEI handshake", protocol=PROTOCOL, data=frame)
+    reader = Reader(frame, PROTOCOL, 8, len(frame) - 4)
+    out = _records(reader, key)
+    if reader.remaining:
+        raise _fail(f"{reader.remaining} bytes after number of data 2", frame)
+    out.append(Reply(data=encode_tcp_ack(len(out)), acks_data=True))
+    return out
+
+
+def decode_udp(datagram: bytes, state: SessionState) -> list[Message]:
+    """One UDP datagram: channel header, AVL packet header with IMEI, AVL data (no CRC)."""
+    reader = Reader(datagram, PROTOCOL)
+    length, packet_id, not_usable, avl_id, imei_len = reader.unpack(_UDP_HEAD, "UDP header")
+    if length != len(datagram) - 2:
+        raise _fail(f"UDP length {length} but {len(datagram) - 2} bytes follow", datagram)
+    raw = reader.take(imei_len, "IMEI")
+    if not raw.isdigit():
+        raise _fail(f"IMEI {raw!r} is not digits", datagram)
+    state.device_key = raw.decode("ascii")
+    out = _records(reader, state.device_key)
+    if reader.remaining:
+        raise _fail(f"{reader.remaining} bytes after number of data 2", datagram)
+    out.append(Reply(data=encode_udp_ack(packet_id, not_usable, avl_id, len(out)), acks_data=True))
+    return out
