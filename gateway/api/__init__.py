@@ -1,0 +1,1 @@
+"""The HTTP API (aiohttp): health, metrics, history, places, admin, webhooks."""

@@ -1,0 +1,222 @@
+"""The running gateway: builds every part from ``Settings`` and runs until told to stop.
+
+Shutdown (SIGTERM/SIGINT) drains: listeners stop reading, the writer commits what is queued
+and releases its held replies and PUBACKs, then connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+
+from protocols import registry
+
+from .api import health
+from .config import Settings
+from .keys import MQTT_INGEST, POOL, SETTINGS, WRITER
+from .listeners.http import add_phone_routes, osmand_app
+from .listeners.mqtt import MqttIngest
+from .listeners.tcp import TcpListener
+from .listeners.udp import UdpListener
+from .pipeline.batcher import BatchProcessor, Writer
+from .pipeline.filters import Filters
+from .pipeline.identify import DeviceDirectory
+from .pipeline.intake import Intake
+from .pipeline.route import Router
+
+log = logging.getLogger(__name__)
+
+#: protocol name -> the [ports] key of its TCP listener
+TCP_PORTS = ("gt06", "teltonika", "h02", "tk103", "watch")
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    pool: AsyncConnectionPool
+    intake: Intake
+    writer: Writer
+    router: Router
+    directory: DeviceDirectory
+    app: web.Application
+    mqtt: MqttIngest | None = None
+    tcp: list[TcpListener] = field(default_factory=list)
+    udp: list[UdpListener] = field(default_factory=list)
+    runners: list[web.AppRunner] = field(default_factory=list)
+    http_port: int = 0
+    osmand_port: int = 0
+    #: extra long-running coroutines (entitlement refresh, place refresh ...)
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+async def _connect_writer(url: str) -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(url, connect_timeout=5)
+
+
+async def build(settings: Settings, processors: list[BatchProcessor] | None = None) -> Gateway:
+    pool = AsyncConnectionPool(
+        settings.database.url,
+        min_size=settings.database.pool_min,
+        max_size=settings.database.pool_max,
+        open=False,
+        kwargs={"connect_timeout": 5},
+    )
+    await pool.open(wait=True, timeout=30)
+    directory = DeviceDirectory(pool, settings.devices)
+    await directory.load_all()
+    filters = Filters(settings.filters)
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute("select device_id, fix_time, lat, lon from latest_positions")
+        ).fetchall()
+    for device_id, fix_time, lat, lon in rows:
+        filters.remember(device_id, fix_time, lat, lon)
+    intake = Intake(settings.pipeline.queue_max)
+    url = settings.database.url
+    writer = Writer(
+        intake, lambda: _connect_writer(url), filters, settings.pipeline, processors or []
+    )
+    router = Router(directory, intake)
+    app = web.Application(client_max_size=settings.limits.max_http_body_bytes)
+    app[SETTINGS] = settings
+    app[POOL] = pool
+    app[WRITER] = writer
+    health.add_routes(app)
+    add_phone_routes(app, router)
+    return Gateway(settings, pool, intake, writer, router, directory, app)
+
+
+async def start_listeners(gw: Gateway) -> None:
+    s = gw.settings
+    host = s.ports.host
+    for name in TCP_PORTS:
+        port = getattr(s.ports, name)
+        if port:
+            spec = registry.get(name)
+            listener = TcpListener(
+                name,
+                lambda spec=spec: spec.new_session("tcp", None),
+                host,
+                port,
+                gw.router,
+                s.limits,
+                s.ports.reuse_port,
+            )
+            await listener.start()
+            gw.tcp.append(listener)
+    if s.ports.auto:
+        from protocols.detect import new_auto_session
+
+        listener = TcpListener(
+            "auto",
+            lambda: new_auto_session("tcp", None),
+            host,
+            s.ports.auto,
+            gw.router,
+            s.limits,
+            s.ports.reuse_port,
+        )
+        await listener.start()
+        gw.tcp.append(listener)
+    if s.ports.teltonika_udp:
+        spec = registry.get("teltonika")
+        udp = UdpListener(
+            "teltonika",
+            lambda: spec.new_session("udp", None),
+            host,
+            s.ports.teltonika_udp,
+            gw.router,
+        )
+        await udp.start()
+        gw.udp.append(udp)
+    runner = web.AppRunner(gw.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, s.http.host, s.http.port, reuse_port=s.ports.reuse_port or None)
+    await site.start()
+    gw.runners.append(runner)
+    gw.http_port = s.http.port
+    log.info("HTTP API on %s:%d", s.http.host, s.http.port)
+    if s.ports.osmand:
+        runner = web.AppRunner(osmand_app(gw.router, s.limits.max_http_body_bytes), access_log=None)
+        await runner.setup()
+        await web.TCPSite(
+            runner, host, s.ports.osmand, reuse_port=s.ports.reuse_port or None
+        ).start()
+        gw.runners.append(runner)
+        gw.osmand_port = s.ports.osmand
+        log.info("listening for osmand on http %s:%d", host, s.ports.osmand)
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    processors: list[BatchProcessor] | None = None,
+    on_ready: Callable[[Gateway], Awaitable[None]] | None = None,
+) -> None:
+    """Run until ``stop`` is set or SIGTERM/SIGINT arrives; then drain and close."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    gw = await build(settings, processors)
+    gw.mqtt = MqttIngest(settings.mqtt, gw.router)
+    gw.app[MQTT_INGEST] = gw.mqtt
+    await start_listeners(gw)
+    writer_task = asyncio.create_task(gw.writer.run(), name="writer")
+    mqtt_task = asyncio.create_task(gw.mqtt.run(), name="mqtt-ingest")
+    extra = [asyncio.create_task(c(), name="background") for c in gw.background]
+    log.info("trackgw serving", extra={"count": len(gw.directory)})
+    if on_ready is not None:
+        await on_ready(gw)
+    stop_task = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait(
+        {stop_task, writer_task, mqtt_task}, return_when=asyncio.FIRST_COMPLETED
+    )
+    for task in (writer_task, mqtt_task):
+        if task in done and task.exception() is not None:
+            log.error("a pipeline task failed", exc_info=task.exception())
+    log.info("stopping: draining what is in flight")
+    await shutdown(gw, writer_task, mqtt_task, extra)
+    stop_task.cancel()
+
+
+async def shutdown(
+    gw: Gateway,
+    writer_task: asyncio.Task[None],
+    mqtt_task: asyncio.Task[None],
+    extra: list[asyncio.Task[None]],
+) -> None:
+    for task in extra:
+        task.cancel()
+    for listener in gw.tcp:
+        listener.stop_accepting()
+    for udp in gw.udp:
+        udp.stop_accepting()
+    if gw.mqtt is not None:
+        gw.mqtt.stop_reading()
+    gw.intake.close()
+    try:
+        await asyncio.wait_for(writer_task, 30)
+    except (TimeoutError, Exception):
+        log.exception("the writer did not drain in time")
+    if gw.mqtt is not None:
+        await gw.mqtt.close()
+        mqtt_task.cancel()
+    for listener in gw.tcp:
+        await listener.close()
+    for udp in gw.udp:
+        await udp.close()
+    for runner in gw.runners:
+        await runner.cleanup()
+    await gw.pool.close()
+    log.info("stopped")

@@ -1,0 +1,56 @@
+"""``trackgw devices add|list``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from protocols import registry
+
+from ..store import admin
+from ._common import CommandError, connect, print_json, run
+
+#: the names the CLI accepts (the registry's, with "msgpack" for msgpack_phone)
+ALIASES = {"msgpack": "msgpack_phone"}
+
+
+def protocol_name(name: str) -> str:
+    name = ALIASES.get(name, name)
+    try:
+        registry.get(name)
+    except KeyError as exc:
+        raise CommandError(str(exc.args[0]), 2) from None
+    return name
+
+
+def _add(args: argparse.Namespace) -> int:
+    protocol = protocol_name(args.protocol)
+    account = args.account or args.id
+    with connect(args) as conn:
+        try:
+            device = admin.add_device(conn, protocol, args.id, account, args.name)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+    print_json(device.to_json())
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    with connect(args) as conn:
+        for device in admin.list_devices(conn, args.account):
+            print_json(device.to_json())
+    return 0
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("devices", help="provision and list devices")
+    dsub = parser.add_subparsers(dest="devices_command", metavar="ACTION", required=True)
+    add = dsub.add_parser("add", help="provision a device (creating its account if needed)")
+    add.add_argument("--protocol", required=True, help="gt06, teltonika, owntracks, ...")
+    add.add_argument("--id", required=True, help="the device's own id (IMEI, user/device)")
+    add.add_argument("--account", help="owning account (default: the device id)")
+    add.add_argument("--name", help="a display name")
+    add.set_defaults(func=run(_add))
+    lst = dsub.add_parser("list", help="list devices as JSON lines")
+    lst.add_argument("--account", help="only this account's devices")
+    lst.set_defaults(func=run(_list))

@@ -1,0 +1,252 @@
+"""Settings: a TOML file, then ``TRACKGW_*`` environment overrides, validated once.
+
+The only module that reads the environment. Every key has a default that points at the
+project's local services (deploy/local/up), so ``trackgw serve`` works with no file at all.
+An override is ``TRACKGW_<SECTION>_<KEY>`` in upper case, e.g. ``TRACKGW_DATABASE_URL``,
+``TRACKGW_HTTP_PORT``, ``TRACKGW_PORTS_GT06`` (0 disables a listener). README lists them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """Every problem found in the settings, reported at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = "postgresql://trackgw@127.0.0.1:55432/trackgw"
+    pool_min: int = 2
+    pool_max: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    host: str = "127.0.0.1"
+    port: int = 51883
+    username: str = "trackgw-gateway"
+    password: str = "gateway-dev-secret"
+    #: the ingestion client's id: a persistent session keeps QoS 1 messages while we are away
+    client_id: str = "trackgw-ingest"
+    #: subscribe through a shared subscription group (one gateway process per core)
+    shared_group: str = ""
+    owntracks_topic: str = "owntracks/+/+"
+    msgpack_topic: str = "trackgw/phones/+/+"
+    alerts_topic: str = "circles/{circle_id}/alerts"
+    live_topic: str = "circles/{circle_id}/live"
+    keepalive_s: int = 30
+    #: QoS 1 messages taken from the broker before a PUBACK: bounds what a crash can redeliver
+    max_inflight: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    #: API, /healthz, /readyz, /metrics, Stripe webhook, OwnTracks/Overland HTTP ingestion
+    port: int = 8088
+    admin_token: str = "dev-admin-token"
+    stripe_webhook_secret: str = "whsec_dev"
+
+
+@dataclass(frozen=True, slots=True)
+class PortSettings:
+    """TCP (and Teltonika UDP) ports trackers are configured for; 0 disables one."""
+
+    host: str = "127.0.0.1"
+    auto: int = 5000
+    gt06: int = 5023
+    teltonika: int = 5027
+    teltonika_udp: int = 5027
+    h02: int = 5013
+    tk103: int = 5001
+    watch: int = 5093
+    osmand: int = 5055
+    reuse_port: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    max_frame_bytes: int = 8192
+    idle_timeout_s: float = 600.0
+    max_connections_per_ip: int = 200
+    #: rejected frames tolerated on one connection before it is closed
+    max_errors_per_connection: int = 3
+    max_http_body_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    #: positions per database transaction
+    batch_max: int = 5000
+    #: a position waits at most this long for its batch
+    batch_max_age_ms: int = 25
+    #: items queued between listeners and the writer; full = listeners stop reading
+    queue_max: int = 50_000
+    #: after a failed write, wait this long before retrying (doubling, capped at 5 s)
+    retry_initial_ms: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class FilterSettings:
+    drop_invalid: bool = True
+    drop_null_island: bool = True
+    #: fixes further in the future than this are dropped (device clock wrong)
+    future_tolerance_s: float = 300.0
+    drop_duplicates: bool = True
+    #: implied speed between consecutive fixes above this is a jump (0 disables)
+    max_speed_kmh: float = 1200.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSettings:
+    #: register unknown devices into the holding account instead of refusing them
+    auto_register: bool = False
+    holding_account: str = "holding"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    ports: PortSettings = field(default_factory=PortSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    filters: FilterSettings = field(default_factory=FilterSettings)
+    devices: DeviceSettings = field(default_factory=DeviceSettings)
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+
+def default_config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if env.get("TRACKGW_CONFIG"):
+        return Path(env["TRACKGW_CONFIG"])
+    local = Path("trackgw.toml")
+    return local if local.is_file() else None
+
+
+def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the file (if any) and the environment; raise ``ConfigError`` listing every problem."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    data: dict[str, Any] = {}
+    file = default_config_path(path, env)
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text())
+        except FileNotFoundError:
+            problems.append(f"config file {str(file)!r} not found")
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(f"config file {str(file)!r}: {exc}")
+    settings = _build(Settings, data, "", env, problems)
+    problems.extend(_validate(settings))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _build(
+    cls: type[Any],
+    data: Mapping[str, Any],
+    prefix: str,
+    env: Mapping[str, str],
+    problems: list[str],
+) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            problems.append(f"unknown setting {prefix}{key!r}")
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        hint = hints[f.name]
+        dotted = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hint):
+            section = data.get(f.name, {})
+            if not isinstance(section, Mapping):
+                problems.append(f"{dotted} must be a table")
+                section = {}
+            values[f.name] = _build(hint, section, f"{dotted}.", env, problems)  # type: ignore[arg-type]
+            continue
+        env_key = "TRACKGW_" + dotted.replace(".", "_").upper()
+        if env_key in env:
+            raw: Any = env[env_key]
+            source = env_key
+        elif f.name in data:
+            raw = data[f.name]
+            source = dotted
+        else:
+            continue
+        try:
+            values[f.name] = _coerce(raw, hint)
+        except ValueError as exc:
+            problems.append(f"{source}: {exc}")
+    return cls(**values)
+
+
+def _coerce(raw: Any, hint: Any) -> Any:
+    if isinstance(hint, types.UnionType):
+        hint = next(h for h in typing.get_args(hint) if h is not type(None))
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"expected true or false, got {raw!r}")
+    if hint is int:
+        if isinstance(raw, bool):
+            raise ValueError(f"expected an integer, got {raw!r}")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+    if hint is float:
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a number, got {raw!r}") from None
+    if hint is str:
+        if not isinstance(raw, str):
+            raise ValueError(f"expected a string, got {raw!r}")
+        return raw
+    raise ValueError(f"unsupported setting type {hint!r}")
+
+
+def _validate(s: Settings) -> list[str]:
+    problems = []
+    for name in ("auto", "gt06", "teltonika", "teltonika_udp", "h02", "tk103", "watch", "osmand"):
+        port = getattr(s.ports, name)
+        if not 0 <= port <= 65535:
+            problems.append(f"ports.{name}: {port} is not a port number (0 disables)")
+    if not 1 <= s.http.port <= 65535:
+        problems.append(f"http.port: {s.http.port} is not a port number")
+    if s.pipeline.batch_max < 1:
+        problems.append("pipeline.batch_max must be at least 1")
+    if s.pipeline.queue_max < s.pipeline.batch_max:
+        problems.append("pipeline.queue_max must be at least pipeline.batch_max")
+    if s.limits.max_frame_bytes < 256:
+        problems.append("limits.max_frame_bytes must be at least 256")
+    if s.log_format not in {"json", "text"}:
+        problems.append(f"log_format must be 'json' or 'text', got {s.log_format!r}")
+    if not s.database.url.startswith(("postgresql://", "postgres://")):
+        problems.append("database.url must be a postgresql:// URL")
+    return problems

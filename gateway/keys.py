@@ -1,0 +1,18 @@
+"""The aiohttp ``AppKey``s under which the running gateway keeps its parts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .listeners.mqtt import MqttIngest
+    from .pipeline.batcher import Writer
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool")
+WRITER: web.AppKey[Writer] = web.AppKey("writer")
+MQTT_INGEST: web.AppKey[MqttIngest] = web.AppKey("mqtt_ingest")

@@ -1,0 +1,1 @@
+"""Where device bytes come in: TCP, UDP, MQTT and HTTP listeners."""

@@ -1,0 +1,224 @@
+"""MQTT ingestion with PUBACK only after commit.
+
+aiomqtt 2.x (checked on 2.5.1) builds its paho client without ``manual_ack``, so paho sends
+the PUBACK for a QoS 1 message as soon as it is read from the socket: a crash before the
+batch commits would lose a message the phone was told was delivered. Ingestion therefore uses
+paho-mqtt 2.x with ``manual_ack=True`` directly, driven by the asyncio loop (its socket is
+registered with ``add_reader``/``add_writer``, as paho's own asyncio example does), and calls
+``client.ack(mid)`` from the writer's ``on_commit``. aiomqtt stays for publishing alerts.
+
+Back-pressure comes from the broker: it sends at most ``max_inflight_messages`` un-acknowledged
+QoS 1 messages to this client (deploy/mosquitto/mosquitto.conf), and we acknowledge only what
+has committed; past that the broker queues for us (persistent session, clean_session=False).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import OrderedDict, deque
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from protocols import registry
+
+from .. import metrics
+from ..config import MqttSettings
+from ..pipeline.route import Router
+
+log = logging.getLogger(__name__)
+
+#: sessions kept per topic (one per phone); the least recently used is dropped past this
+MAX_SESSIONS = 50_000
+
+
+def topic_route(topic: str) -> tuple[str, str] | None:
+    """(protocol, device key) for a device topic, or None for a topic we do not ingest.
+
+    ``owntracks/<user>/<device>`` -> ("owntracks", "<user>/<device>");
+    ``trackgw/phones/<user>/<device>`` -> ("msgpack_phone", "<user>/<device>").
+    """
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[0] == "owntracks" and parts[1] and parts[2]:
+        return "owntracks", f"{parts[1]}/{parts[2]}"
+    if len(parts) == 4 and parts[:2] == ["trackgw", "phones"] and parts[2] and parts[3]:
+        return "msgpack_phone", f"{parts[2]}/{parts[3]}"
+    return None
+
+
+class MqttIngest:
+    def __init__(self, settings: MqttSettings, router: Router) -> None:
+        self.settings = settings
+        self.router = router
+        self.connected = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._inbox: deque[tuple[int, paho.MQTTMessage]] = deque()
+        self._inbox_ready = asyncio.Event()
+        self._generation = 0
+        self._sessions: OrderedDict[str, Any] = OrderedDict()
+        self._stopping = False
+        self._misc: asyncio.Task[None] | None = None
+        self._sock: socket.socket | None = None
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            clean_session=False,
+            protocol=MQTTProtocolVersion.MQTTv311,
+            manual_ack=True,
+        )
+        self.client.username_pw_set(settings.username, settings.password)
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_socket_open = self._on_socket_open
+        self.client.on_socket_close = self._on_socket_close
+        self.client.on_socket_register_write = self._on_register_write
+        self.client.on_socket_unregister_write = self._on_unregister_write
+
+    # -- paho callbacks (all run on the event loop thread) ------------------------------------
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._sock = sock
+        self._loop.add_reader(sock, client.loop_read)
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.remove_reader(sock)
+        self._loop.remove_writer(sock)
+        self._sock = None
+
+    def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.add_writer(sock, client.loop_write)
+
+    def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.remove_writer(sock)
+
+    def _topics(self) -> list[str]:
+        topics = [self.settings.owntracks_topic, self.settings.msgpack_topic]
+        if self.settings.shared_group:
+            topics = [f"$share/{self.settings.shared_group}/{t}" for t in topics]
+        return topics
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("MQTT connection refused: %s", reason)
+            return
+        self._generation += 1
+        client.subscribe([(t, 1) for t in self._topics()])
+        metrics.mqtt_connected.labels("ingest").set(1)
+        self.connected.set()
+        log.info(
+            "MQTT ingestion connected to %s:%d (session present: %s)",
+            self.settings.host,
+            self.settings.port,
+            flags.session_present,
+        )
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        self.connected.clear()
+        metrics.mqtt_connected.labels("ingest").set(0)
+        if not self._stopping:
+            log.warning("MQTT ingestion disconnected: %s", reason)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._inbox.append((self._generation, message))
+        self._inbox_ready.set()
+
+    # -- the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        self._misc = asyncio.create_task(self._run_misc(), name="mqtt-misc")
+        try:
+            while True:
+                while not self._inbox:
+                    if self._stopping:
+                        return
+                    self._inbox_ready.clear()
+                    await self._inbox_ready.wait()
+                generation, message = self._inbox.popleft()
+                await self._ingest(generation, message)
+        finally:
+            self._misc.cancel()
+
+    async def _connect(self) -> None:
+        s = self.settings
+        try:
+            self.client.connect(s.host, s.port, keepalive=s.keepalive_s)
+        except OSError as exc:
+            log.warning("MQTT broker %s:%d unreachable: %s", s.host, s.port, exc)
+
+    async def _run_misc(self) -> None:
+        delay = 0.5
+        await self._connect()
+        while not self._stopping:
+            rc = self.client.loop_misc()
+            if rc != paho.MQTT_ERR_SUCCESS or not self.client.is_connected():
+                if self._sock is None and not self._stopping:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                    try:
+                        self.client.reconnect()
+                    except OSError as exc:
+                        log.warning("MQTT reconnect failed: %s", exc)
+                    continue
+            else:
+                delay = 0.5
+            await asyncio.sleep(1.0)
+
+    def _session(self, topic: str, protocol: str, device_key: str) -> Any:
+        session = self._sessions.get(topic)
+        if session is None:
+            session = registry.get(protocol).new_session("mqtt", device_key)
+            self._sessions[topic] = session
+            if len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        else:
+            self._sessions.move_to_end(topic)
+        return session
+
+    async def _ingest(self, generation: int, message: paho.MQTTMessage) -> None:
+        mid, qos = message.mid, message.qos
+
+        def ack() -> None:
+            # A mid belongs to one connection: after a reconnect the broker redelivers the
+            # message itself (and the store deduplicates), so an old mid is never acked.
+            if qos > 0 and generation == self._generation and self.client.is_connected():
+                self.client.ack(mid, qos)
+
+        routed = topic_route(message.topic)
+        if routed is None:
+            metrics.frames_rejected.labels("mqtt", "UnknownTopic").inc()
+            ack()
+            return
+        protocol, key = routed
+        messages = self._session(message.topic, protocol, key).receive(message.payload)
+        # The phone gets nothing back over MQTT but the PUBACK: replies are not sent.
+        try:
+            await self.router.route(
+                protocol, messages, lambda _b: None, peer=key, on_last_commit=ack
+            )
+        except RuntimeError:
+            self._stopping = True  # intake closed: the broker redelivers after restart
+
+    def stop_reading(self) -> None:
+        self._stopping = True
+        self._inbox_ready.set()
+        if self._sock is not None:
+            self._loop.remove_reader(self._sock)
+
+    async def close(self) -> None:
+        """Flush the PUBACKs the writer released, then disconnect (the session persists)."""
+        self._stopping = True
+        self._inbox_ready.set()
+        if self.client.is_connected():
+            self.client.loop_write()
+            await asyncio.sleep(0.05)
+            self.client.disconnect()
+            self.client.loop_write()
+        if self._misc is not None:
+            self._misc.cancel()

@@ -1,0 +1,166 @@
+"""TCP listeners: one port per protocol, plus one auto-detecting port.
+
+Per connection: a protocol session (sans-IO), an idle timeout, a cap on rejected frames, and
+a cap on connections per source address. A full intake makes ``route`` wait, so the read loop
+stops reading and TCP flow control holds the device back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from .. import metrics
+from ..config import LimitSettings
+from ..pipeline.route import Router
+
+log = logging.getLogger(__name__)
+
+_conn_ids = itertools.count(1)
+
+#: the read size: big enough for a burst of frames, small enough to bound one read's work
+READ_SIZE = 65536
+
+
+class TcpListener:
+    def __init__(
+        self,
+        name: str,
+        new_session: Callable[[], Any],
+        host: str,
+        port: int,
+        router: Router,
+        limits: LimitSettings,
+        reuse_port: bool = False,
+    ) -> None:
+        self.name = name
+        self._new_session = new_session
+        self.host = host
+        self.port = port
+        self.router = router
+        self.limits = limits
+        self.reuse_port = reuse_port
+        self._server: asyncio.Server | None = None
+        self._per_ip: Counter[str] = Counter()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._handle,
+            self.host,
+            self.port,
+            reuse_port=self.reuse_port or None,
+            backlog=1024,
+        )
+        sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        log.info(
+            "listening for %s on tcp %s:%d",
+            self.name,
+            self.host,
+            self.port,
+            extra={"protocol": self.name, "port": self.port},
+        )
+
+    def stop_accepting(self) -> None:
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self) -> None:
+        """Close every connection (after the writer has released their held replies)."""
+        self.stop_accepting()
+        for w in list(self._writers):
+            w.close()
+        for task in list(self._handlers):
+            task.cancel()
+        if self._handlers:
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        peername = writer.get_extra_info("peername") or ("?", 0)
+        ip = str(peername[0])
+        peer = f"{ip}:{peername[1]}"
+        conn = next(_conn_ids)
+        if self._closing:
+            writer.close()
+            self._handlers.discard(task)
+            return
+        if self._per_ip[ip] >= self.limits.max_connections_per_ip:
+            metrics.connections_refused.labels(self.name, "per_ip_limit").inc()
+            writer.close()
+            self._handlers.discard(task)
+            return
+        self._per_ip[ip] += 1
+        self._writers.add(writer)
+        metrics.connections_open.labels(self.name).inc()
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session = self._new_session()
+
+        def send(data: bytes) -> None:
+            if data and not writer.is_closing():
+                writer.write(data)
+
+        errors = 0
+        reason = "eof"
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.limits.idle_timeout_s):
+                        data = await reader.read(READ_SIZE)
+                except TimeoutError:
+                    reason = "idle"
+                    metrics.connections_refused.labels(self.name, "idle").inc()
+                    break
+                if not data:
+                    break
+                messages = session.receive(data)
+                protocol = getattr(session, "protocol", None) or self.name
+                try:
+                    outcome = await self.router.route(protocol, messages, send, peer=peer)
+                except RuntimeError:  # the intake closed: we are shutting down
+                    reason = "shutdown"
+                    break
+                errors += outcome.errors
+                if outcome.close:
+                    reason = outcome.close
+                    metrics.connections_refused.labels(self.name, "protocol").inc()
+                    break
+                if errors >= self.limits.max_errors_per_connection:
+                    reason = f"{errors} rejected frames"
+                    metrics.connections_refused.labels(self.name, "errors").inc()
+                    break
+                if writer.transport.get_write_buffer_size() > 1 << 20:
+                    await writer.drain()  # a device that does not read its replies
+        except (ConnectionError, asyncio.IncompleteReadError):
+            reason = "reset"
+        except asyncio.CancelledError:
+            reason = "shutdown"
+        finally:
+            log.debug(
+                "connection %d from %s closed: %s",
+                conn,
+                peer,
+                reason,
+                extra={"conn": conn, "peer": peer, "protocol": self.name},
+            )
+            self._per_ip[ip] -= 1
+            if self._per_ip[ip] <= 0:
+                del self._per_ip[ip]
+            metrics.connections_open.labels(self.name).dec()
+            self._writers.discard(writer)
+            self._handlers.discard(task)
+            if reason not in ("shutdown",):
+                writer.close()

@@ -1,0 +1,106 @@
+"""Prometheus metrics (prometheus-client), all in one registry the app serves at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+frames_received = Counter(
+    "trackgw_frames_received_total",
+    "Messages decoded from devices",
+    ["protocol"],
+    registry=REGISTRY,
+)
+frames_rejected = Counter(
+    "trackgw_frames_rejected_total",
+    "Frames or messages rejected, by reason",
+    ["protocol", "reason"],
+    registry=REGISTRY,
+)
+positions_received = Counter(
+    "trackgw_positions_received_total",
+    "Positions decoded",
+    ["protocol"],
+    registry=REGISTRY,
+)
+positions_stored = Counter(
+    "trackgw_positions_stored_total",
+    "Positions written (after dedupe)",
+    registry=REGISTRY,
+)
+positions_filtered = Counter(
+    "trackgw_positions_filtered_total",
+    "Positions dropped by a filter (still acknowledged)",
+    ["filter"],
+    registry=REGISTRY,
+)
+devices_refused = Counter(
+    "trackgw_devices_refused_total",
+    "Messages from unknown, inactive or over-limit devices",
+    ["protocol", "reason"],
+    registry=REGISTRY,
+)
+connections_open = Gauge(
+    "trackgw_connections_open",
+    "Open device connections",
+    ["listener"],
+    registry=REGISTRY,
+)
+connections_refused = Counter(
+    "trackgw_connections_refused_total",
+    "Connections refused or closed by a limit",
+    ["listener", "reason"],
+    registry=REGISTRY,
+)
+queue_depth = Gauge(
+    "trackgw_queue_positions",
+    "Positions waiting for the writer",
+    registry=REGISTRY,
+)
+queue_bound = Gauge(
+    "trackgw_queue_positions_max",
+    "Bound of the writer queue (listeners pause when full)",
+    registry=REGISTRY,
+)
+batches = Counter("trackgw_batches_total", "Batches committed", registry=REGISTRY)
+batch_failures = Counter(
+    "trackgw_batch_failures_total",
+    "Batch transactions that failed and were retried",
+    registry=REGISTRY,
+)
+batch_size = Histogram(
+    "trackgw_batch_positions",
+    "Positions per committed batch",
+    buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000),
+    registry=REGISTRY,
+)
+commit_latency = Histogram(
+    "trackgw_receive_to_commit_seconds",
+    "From a message's arrival to its batch's commit",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
+    registry=REGISTRY,
+)
+events_stored = Counter(
+    "trackgw_events_total",
+    "Events stored",
+    ["kind"],
+    registry=REGISTRY,
+)
+alerts_published = Counter(
+    "trackgw_alerts_published_total",
+    "Alerts published to circles",
+    ["kind"],
+    registry=REGISTRY,
+)
+mqtt_connected = Gauge(
+    "trackgw_mqtt_connected",
+    "1 while the MQTT client is connected",
+    ["client"],
+    registry=REGISTRY,
+)
+entitlement_snapshot_age = Gauge(
+    "trackgw_entitlement_snapshot_age_seconds",
+    "Age of the entitlement snapshot in use",
+    registry=REGISTRY,
+)

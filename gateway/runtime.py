@@ -1,0 +1,42 @@
+"""Assembles the gateway with its processors and (optionally) the demo, and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from . import app
+from . import demo as demo_phone
+from .config import Settings
+from .store import migrate
+
+log = logging.getLogger(__name__)
+
+
+async def run_gateway(
+    settings: Settings, *, demo: bool = False, stop: asyncio.Event | None = None
+) -> None:
+    """Migrate, then serve until ``stop`` (or a signal); with ``demo``, also provision the demo
+    circle and run a simulated phone."""
+    await asyncio.to_thread(migrate.migrate, settings.database.url)
+    tasks: list[asyncio.Task[None]] = []
+    if demo:
+        key = await asyncio.to_thread(demo_phone.provision, settings.database.url)
+        log.info(
+            "demo: provisioned account %r, circle %r and phone %r",
+            demo_phone.DEMO_ACCOUNT,
+            demo_phone.DEMO_CIRCLE,
+            key,
+        )
+
+    async def on_ready(gw: app.Gateway) -> None:
+        if demo:
+            tasks.append(asyncio.create_task(demo_phone.run_phone(settings), name="demo-phone"))
+            tasks.append(asyncio.create_task(demo_phone.run_reporter(settings), name="demo-report"))
+
+    try:
+        await app.serve(settings, stop=stop, on_ready=on_ready)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Storage: TimescaleDB through psycopg 3 (migrations, pool, batch writer, queries)."""

@@ -1,0 +1,133 @@
+"""The real local services the integration tests use (started by deploy/local/up).
+
+Nothing here mocks TimescaleDB or Mosquitto. When a service is missing the tests fail (never
+skip) with a message saying how to start it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from typing import Any
+
+import paho.mqtt.client as paho
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway import app, config
+from gateway.store import admin
+
+PG_PORT = int(os.environ.get("TRACKGW_PG_PORT", "55432"))
+MQTT_HOST = "127.0.0.1"
+MQTT_PORT = int(os.environ.get("TRACKGW_MQTT_PORT", "51883"))
+ADMIN_URL = f"postgresql://trackgw@127.0.0.1:{PG_PORT}/postgres"
+#: the session's database: created fresh for each test run, separate from the demo's
+TEST_DB = os.environ.get("TRACKGW_TEST_DB", "trackgw_test")
+TEST_URL = f"postgresql://trackgw@127.0.0.1:{PG_PORT}/{TEST_DB}"
+
+#: users of the project's broker (deploy/mosquitto/users)
+GATEWAY_USER = ("trackgw-gateway", "gateway-dev-secret")
+PHONE_USERS = {"alice": "alice-secret", "bob": "bob-secret", "demo-phone": "demo-phone-secret"}
+MEMBER_USER = ("member", "member-secret")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def unique_imei() -> str:
+    return "86" + str(uuid.uuid4().int)[:13]
+
+
+def settings(db_url: str = TEST_URL, **sections: dict[str, Any]) -> config.Settings:
+    """Settings for a gateway under test: free ports, a unique MQTT client id."""
+    base = config.load(env={})
+    ports = replace(
+        base.ports,
+        auto=free_port(),
+        gt06=free_port(),
+        teltonika=free_port(),
+        teltonika_udp=free_port(socket.SOCK_DGRAM),
+        h02=free_port(),
+        tk103=free_port(),
+        watch=free_port(),
+        osmand=free_port(),
+    )
+    s = replace(
+        base,
+        database=replace(base.database, url=db_url),
+        mqtt=replace(base.mqtt, port=MQTT_PORT, client_id=unique("gw")),
+        http=replace(base.http, port=free_port()),
+        ports=ports,
+        log_format="text",
+    )
+    for name, values in sections.items():
+        s = replace(s, **{name: replace(getattr(s, name), **values)})
+    return s
+
+
+def clear_mqtt_session(client_id: str) -> None:
+    """Discard a test gateway's persistent session so the broker stops queueing for it."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.username_pw_set(*GATEWAY_USER)
+    with contextlib.suppress(OSError):
+        client.connect(MQTT_HOST, MQTT_PORT)
+        client.loop(0.2)
+        client.disconnect()
+
+
+@contextlib.contextmanager
+def connect(url: str = TEST_URL) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield conn
+
+
+def provision(protocol: str, unique_id: str, account: str | None = None) -> int:
+    with connect() as conn:
+        return admin.add_device(conn, protocol, unique_id, account or unique("acct")).id
+
+
+def count_positions(device_id: int) -> int:
+    with connect() as conn:
+        row = conn.execute(
+            "select count(*) from positions where device_id = %s", (device_id,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    s: config.Settings, processors: list[Any] | None = None
+) -> AsyncIterator[app.Gateway]:
+    """The real gateway in this event loop, on its own free ports; stopped (drained) after."""
+    stop = asyncio.Event()
+    ready: asyncio.Future[app.Gateway] = asyncio.get_running_loop().create_future()
+
+    async def on_ready(gw: app.Gateway) -> None:
+        ready.set_result(gw)
+
+    task = asyncio.create_task(app.serve(s, stop=stop, processors=processors, on_ready=on_ready))
+    try:
+        done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()  # raises what went wrong
+        gw = ready.result()
+        if gw.mqtt is not None:
+            await asyncio.wait_for(gw.mqtt.connected.wait(), 10)
+        yield gw
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+        clear_mqtt_session(s.mqtt.client_id)
