@@ -31,22 +31,22 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 LOGIN = b"##,imei:359586015829802,A;"
 HEARTBEAT = b"359586015829802;"
 # COBAN: SOS alarm with and without a GPS fix; low battery, geo-fence, move, over speed.
-SOS = b"imei:359586015829802,help me,0809231429,13554900601,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;"
+SOS = b"imei:359586015829802,help me,0809231429,13554900601,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;"  # noqa: E501
 SOS_NO_FIX = b"imei:359586015829802,help me,000000000,13554900601,L,;"
-LOW_BATTERY = b"imei:359586015829802,low battery,0809231429,13554900601,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;"
-STOCKADE = b"imei:359586015829802,stockade,0809231429,13554900601,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;"
-MOVE = b"imei:359586015829802,move,0809231429,13554900601,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;"
-SPEED = b"imei:359586015829802,speed,0809231429,13554900601,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;"
+LOW_BATTERY = b"imei:359586015829802,low battery,0809231429,13554900601,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;"  # noqa: E501
+STOCKADE = b"imei:359586015829802,stockade,0809231429,13554900601,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;"  # noqa: E501
+MOVE = b"imei:359586015829802,move,0809231429,13554900601,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;"  # noqa: E501
+SPEED = b"imei:359586015829802,speed,0809231429,13554900601,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;"  # noqa: E501
 # COBAN: "No GPS signal" report.
 NO_FIX = b"imei:359586015829802,tracker,000000000,13554900601,L,;"
 # BRENT: login and a position whose local date (UTC+8 device clock) is the next day.
 BRENT_LOGIN = b"##,imei:359710049095095,A;"
-BRENT = b"imei:359710049095095,tracker,151006010036,,F,170036.000,A,5105.9768,N,11404.9571,W,0.00,322.56,,0,0,,,;"
+BRENT = b"imei:359710049095095,tracker,151006010036,,F,170036.000,A,5105.9768,N,11404.9571,W,0.00,322.56,,0,0,,,;"  # noqa: E501
 # GEOGATE: door, acc, sensor alarms and an engine-resume confirmation ("kt").
-DOOR = b"imei:012497000419790,door alarm,1010181112,00420777123456,F,101216.000,A,5004.5502,N,01426.7268,E,0.00,;"
-ACC = b"imei:012497000419790,acc alarm,1010181112,00420777123456,F,101256.000,A,5004.5485,N,01426.7260,E,0.00,;"
-SENSOR = b"imei:359710043551135,sensor alarm,1409070008,,F,160844.000,A,4737.0465,N,00245.6099,W,21.21,306.75;"
-RESUME = b"imei:012497000419790,kt,1010181052,00420777123456,F,095256.000,A,5004.5635,N,01426.7346,E,0.58,;"
+DOOR = b"imei:012497000419790,door alarm,1010181112,00420777123456,F,101216.000,A,5004.5502,N,01426.7268,E,0.00,;"  # noqa: E501
+ACC = b"imei:012497000419790,acc alarm,1010181112,00420777123456,F,101256.000,A,5004.5485,N,01426.7260,E,0.00,;"  # noqa: E501
+SENSOR = b"imei:359710043551135,sensor alarm,1409070008,,F,160844.000,A,4737.0465,N,00245.6099,W,21.21,306.75;"  # noqa: E501
+RESUME = b"imei:012497000419790,kt,1010181052,00420777123456,F,095256.000,A,5004.5635,N,01426.7346,E,0.58,;"  # noqa: E501
 
 SOS_TIME = datetime(2008, 9, 23, 6, 29, 47, 294000, tzinfo=UTC)
 SOS_LAT, SOS_LON = 22 + 34.4026 / 60, 113 + 54.3277 / 60
@@ -180,7 +180,9 @@ def test_command_confirmation_is_a_position_with_its_keyword() -> None:
     (position,) = feed_three_ways(new_session, RESUME)
     assert isinstance(position, Position)
     assert position.attributes == {"event": "kt"}
-    check_fix(position, speed_kmh=0.58 * 1.852, fix_time=datetime(2010, 10, 18, 9, 52, 56, tzinfo=UTC))
+    check_fix(
+        position, speed_kmh=0.58 * 1.852, fix_time=datetime(2010, 10, 18, 9, 52, 56, tzinfo=UTC)
+    )
 
 
 def test_acc_on_off_set_ignition() -> None:
@@ -190,7 +192,8 @@ def test_acc_on_off_set_ignition() -> None:
     off = SOS.replace(b"help me", b"acc off")
     (event_on,) = feed_whole(new_session, on)
     (event_off,) = feed_whole(new_session, off)
-    assert isinstance(event_on, DeviceEvent) and isinstance(event_off, DeviceEvent)
+    assert isinstance(event_on, DeviceEvent)
+    assert isinstance(event_off, DeviceEvent)
     assert event_on.attributes == {"code": "acc on", "ignition": True}
     assert event_off.attributes == {"code": "acc off", "ignition": False}
 
@@ -233,15 +236,18 @@ def test_bad_lines_are_rejected_without_failing_the_session(
     (rejected,) = session.receive(line)
     assert isinstance(rejected, Rejected)
     assert type(rejected.error) is error
-    assert not rejected.fatal and not session.failed
+    assert not rejected.fatal
+    assert not session.failed
     assert [type(m) for m in session.receive(HEARTBEAT)] == [Heartbeat, Reply]
 
 
 def test_overflow_without_terminator_is_fatal() -> None:
     session = new_session()
     (rejected,) = session.receive(b"imei:" + b"1" * MAX_FRAME)
-    assert isinstance(rejected, Rejected) and isinstance(rejected.error, FrameTooLarge)
-    assert rejected.fatal and session.failed
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, FrameTooLarge)
+    assert rejected.fatal
+    assert session.failed
     assert session.receive(HEARTBEAT) == []
 
 
