@@ -7,7 +7,9 @@ command" and "Appendix I: Location Data Notes"). Every frame is
 ...), ``device id`` ten digits from the IMEI (some firmwares send all 15), ``LEN`` the
 content length as four hex digits ("length 162 ... is 00A2"). The content starts with the
 message type: ``LK`` link keep (answered ``LK``), ``UD``/``UD2`` position/blind-spot data (no
-answer), ``AL`` alarm (answered ``AL``); ``_LTE``/``_WCDMA`` suffixes name the network.
+answer), ``AL`` alarm (answered ``AL``), ``bphrt`` blood pressure/heart rate (answered
+``bphrt``), ``TKQ``/``TKQ2`` offline-voice queries (echoed); ``_LTE``/``_WCDMA`` suffixes name
+the network. Other types are ``UnsupportedMessage``.
 
 Position content, after the type (Appendix I): date ddmmyy, time hhmmss (GMT), A/V,
 latitude (degrees), N/S, longitude, E/W, speed km/h, course, altitude m, satellites, GSM
@@ -24,7 +26,16 @@ from datetime import UTC, datetime
 from . import _common as common
 from .base import Detection, ProtocolSpec, Session, SessionState, Transport
 from .errors import FrameTooLarge, Malformed, UnsupportedMessage
-from .model import AttributeValue, DeviceEvent, Heartbeat, Message, Position, Reply, freeze
+from .model import (
+    AttributeValue,
+    DeviceEvent,
+    DeviceInfo,
+    Heartbeat,
+    Message,
+    Position,
+    Reply,
+    freeze,
+)
 
 PROTOCOL = "watch"
 DEFAULT_PORT = 5093
@@ -56,6 +67,11 @@ ALARM_BITS: dict[int, str] = {
     1 << 22: "other",  #: abnormal heart rate alarm
 }
 HEART_RATE_ALARM = 1 << 22
+#: ``bphrt`` upload ("III. Heart Rate and Blood Pressure protocol", 3): values, 0 = invalid.
+HEALTH_FIELDS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "height_cm", "gender",
+                 "age", "weight_kg")  # fmt: skip
+#: Offline voice requests ("26. Device checking the offline voice message"): echoed back.
+VOICE_QUERIES = frozenset({"TKQ", "TKQ2"})
 
 
 class Field:
@@ -230,6 +246,17 @@ def _alarms(device_id: str, position: Position, status_text: str) -> list[Messag
     return events
 
 
+def _health(device_id: str, fields: list[str]) -> DeviceInfo:
+    attributes: dict[str, AttributeValue] = {}
+    for index, name in enumerate(HEALTH_FIELDS, start=1):
+        value = _count(fields, index, name) if index < len(fields) else None
+        if value:  # 0 and empty mean "not measured"
+            attributes[name] = value
+    return DeviceInfo(
+        device_key=device_id, protocol=PROTOCOL, kind="health", attributes=freeze(attributes)
+    )
+
+
 def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
     header = _HEADER.match(frame)
     if header is None:
@@ -239,7 +266,9 @@ def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
     content = frame[header.end() : -1]
     kind = content.split(b",", 1)[0].decode("ascii", "replace")
     base = kind.split("_", 1)[0]
-    if base not in ("LK", "UD", "UD2", "AL"):
+    if kind in VOICE_QUERIES:
+        return [Reply(data=encode_reply(vendor, device_id, kind))]
+    if base not in ("LK", "UD", "UD2", "AL", "bphrt"):
         raise UnsupportedMessage(f"message type {kind!r}", protocol=PROTOCOL, data=frame)
     fields = common.ascii_text(content, PROTOCOL).split(",")
     try:
@@ -252,6 +281,8 @@ def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
                 device_key=device_id, protocol=PROTOCOL, attributes=freeze(attributes)
             )
             return [heartbeat, Reply(data=encode_reply(vendor, device_id, "LK"))]
+        if base == "bphrt":
+            return [_health(device_id, fields), Reply(data=encode_reply(vendor, device_id, base))]
         position = _position(device_id, fields)
         if base == "AL":
             reply = Reply(data=encode_reply(vendor, device_id, "AL"), acks_data=True)
@@ -263,6 +294,8 @@ def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
 
 def detect(first: bytes) -> Detection:
     """``[`` + two-character vendor + ``*`` + device id + ``*``."""
+    if not first:
+        return Detection.MORE
     if _HEADER.match(first) or re.match(rb"\[[0-9A-Za-z]{2}\*[0-9A-Za-z]{1,20}\*", first):
         return Detection.YES
     return Detection.MORE if _PARTIAL.fullmatch(first) else Detection.NO
