@@ -247,9 +247,16 @@ def record_payment(sub: Subscription, at: datetime, period_end: datetime) -> Sub
     )
 
 
+def _ended(sub: Subscription, at: datetime) -> bool:
+    return STATUS_RULES[status_at(sub, require_aware(at, "at"))].terminal
+
+
 def record_withdrawal(sub: Subscription, at: datetime) -> Subscription:
-    """Withdraw in the cooling-off period: features end at ``at``; else ``WithdrawalRefused``."""
+    """Withdraw in the cooling-off period: features end at ``at``; else ``WithdrawalRefused``.
+    No-op once the subscription has ended (a terminal status never changes)."""
     at = require_aware(at, "at")
+    if _ended(sub, at):
+        return sub
     if not may_withdraw(sub, at):
         raise WithdrawalRefused(
             f"subscription {sub.id!r} cannot be withdrawn at {at.isoformat()}: the cooling-off "
@@ -260,7 +267,9 @@ def record_withdrawal(sub: Subscription, at: datetime) -> Subscription:
 
 
 def record_suspension(sub: Subscription, at: datetime) -> Subscription:
-    """Suspension for abuse ends access at once."""
+    """Suspension for abuse ends access at once (no-op once ended)."""
+    if _ended(sub, at):
+        return sub
     return (
         sub if sub.suspended_at is not None else replace(sub, suspended_at=require_aware(at, "at"))
     )
@@ -268,7 +277,7 @@ def record_suspension(sub: Subscription, at: datetime) -> Subscription:
 
 def record_trial_revocation(sub: Subscription, at: datetime) -> Subscription:
     """The payment method proved invalid: the trial (and subscription) end at once."""
-    if sub.trial_revoked_at is not None:
+    if sub.trial_revoked_at is not None or _ended(sub, at):
         return sub
     return replace(sub, trial_revoked_at=require_aware(at, "at"))
 
