@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .errors import CatalogueError, UnknownPlan
@@ -127,7 +128,10 @@ def load_catalogue(text: str) -> Catalogue:
 @cache
 def default_catalogue() -> Catalogue:
     """The catalogue shipped in ``entitlements/plans.toml`` (loaded once)."""
-    text = resources.files("entitlements").joinpath("plans.toml").read_text(encoding="utf-8")
+    try:
+        text = resources.files(__package__).joinpath("plans.toml").read_text(encoding="utf-8")
+    except (OSError, TypeError, ValueError):  # a namespace-package import (editable install)
+        text = Path(__file__).with_name("plans.toml").read_text(encoding="utf-8")
     return load_catalogue(text)
 
 
