@@ -118,7 +118,7 @@ async def start_listeners(gw: Gateway) -> None:
 
         listener = TcpListener(
             "auto",
-            lambda: new_auto_session("tcp", None),
+            lambda: new_auto_session(None),
             host,
             s.ports.auto,
             gw.router,

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -22,6 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway import app, config
 from gateway.store import admin
 
+ROOT = Path(__file__).resolve().parents[1]
 PG_PORT = int(os.environ.get("TRACKGW_PG_PORT", "55432"))
 MQTT_HOST = "127.0.0.1"
 MQTT_PORT = int(os.environ.get("TRACKGW_MQTT_PORT", "51883"))
@@ -131,3 +140,92 @@ async def running_gateway(
         stop.set()
         await asyncio.wait_for(task, 60)
         clear_mqtt_session(s.mqtt.client_id)
+
+
+def settings_env(s: config.Settings) -> dict[str, str]:
+    """The ``TRACKGW_*`` variables that make a ``trackgw serve`` process use ``s``."""
+    env: dict[str, str] = {}
+    for section in dataclasses.fields(s):
+        value = getattr(s, section.name)
+        if dataclasses.is_dataclass(value):
+            for f in dataclasses.fields(value):
+                env[f"TRACKGW_{section.name}_{f.name}".upper()] = str(getattr(value, f.name))
+        else:
+            env[f"TRACKGW_{section.name}".upper()] = str(value)
+    return env
+
+
+class GatewayProcess:
+    """``trackgw serve`` in a subprocess (loopback ports only); ended by its pid."""
+
+    def __init__(self, s: config.Settings, log_path: str) -> None:
+        self.settings = s
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_within: float = 30.0) -> None:
+        env = {**os.environ, **settings_env(self.settings)}
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve"],
+            env=env,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        deadline = time.monotonic() + ready_within
+        url = f"http://127.0.0.1:{self.settings.http.port}/readyz"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"gateway exited with {self.proc.returncode}; see {self.log_path}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gateway not ready in {ready_within}s; see {self.log_path}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def rss_kib(self) -> int:
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no draining, no goodbye."""
+        if self.alive():
+            assert self.proc is not None
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int:
+        """SIGTERM and wait for the drain; the exit code."""
+        assert self.proc is not None
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return int(self.proc.returncode)
+
+
+def local_services(action: str, *args: str) -> None:
+    """deploy/local/<action> (up, down, status) of the project's own services."""
+    subprocess.run(
+        [str(ROOT / "deploy" / "local" / action), *args], check=True, stdout=subprocess.DEVNULL
+    )

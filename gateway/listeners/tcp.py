@@ -148,6 +148,14 @@ class TcpListener:
             reason = "reset"
         except asyncio.CancelledError:
             reason = "shutdown"
+        except Exception:  # one connection's failure (e.g. a lookup while the DB is away)
+            reason = "error"
+            log.exception(
+                "connection %d from %s failed",
+                conn,
+                peer,
+                extra={"conn": conn, "peer": peer, "protocol": self.name},
+            )
         finally:
             log.debug(
                 "connection %d from %s closed: %s",
