@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -45,7 +46,8 @@ class TeltonikaClient:
 
     async def send(self, batch: Sequence[sim.Fix], timeout: float = 10) -> int:
         """Send one packet; the number of records the server says it accepted."""
-        assert self.reader is not None and self.writer is not None
+        assert self.reader is not None
+        assert self.writer is not None
         self.writer.write(sim.teltonika_avl(batch))
         await self.writer.drain()
         reply = await asyncio.wait_for(self.reader.readexactly(4), timeout)
@@ -54,10 +56,8 @@ class TeltonikaClient:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
 
 class Gt06Client:
