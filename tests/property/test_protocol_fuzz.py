@@ -16,17 +16,18 @@ from tests.unit.protocols.helpers import comparable
 
 MESSAGE_TYPES = (Position, DeviceEvent, Login, Heartbeat, DeviceInfo, Reply, Rejected)
 SPECS = registry.all_specs()
-SETTINGS = settings(max_examples=200, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 #: valid TCP streams of real samples, per protocol
 STREAMS: dict[str, bytes] = {
-    "gt06": test_gt06.LOGIN_VL03 + test_gt06.LOCATION_22 + test_gt06.ALARM_26
+    "gt06": test_gt06.LOGIN_VL03
+    + test_gt06.LOCATION_22
+    + test_gt06.ALARM_26
     + test_gt06.HEARTBEAT_VL03,
     "teltonika": test_teltonika.IMEI + test_teltonika.C8_EX3 + test_teltonika.C16,
     "h02": test_h02.V1 + test_h02.HTBT + test_h02.BIN_V1,
 }
-SAMPLES = list(STREAMS.values()) + [test_teltonika.UDP_C8, test_teltonika.UDP_C8E]
+SAMPLES = [*STREAMS.values(), test_teltonika.UDP_C8, test_teltonika.UDP_C8E]
 
 
 def _sessions(spec: ProtocolSpec):  # type: ignore[no-untyped-def]
@@ -58,8 +59,9 @@ def test_arbitrary_bytes(spec: ProtocolSpec, chunks: list[bytes]) -> None:
     flips=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=6),
     cut=st.integers(0, 1 << 16),
 )
-def test_mutated_samples(spec: ProtocolSpec, sample: bytes, flips: list[tuple[int, int]],
-                         cut: int) -> None:
+def test_mutated_samples(
+    spec: ProtocolSpec, sample: bytes, flips: list[tuple[int, int]], cut: int
+) -> None:
     data = bytearray(sample)
     for where, value in flips:
         data[where % len(data)] = value
@@ -70,9 +72,11 @@ def test_mutated_samples(spec: ProtocolSpec, sample: bytes, flips: list[tuple[in
 
 
 @SETTINGS
-@given(sample=st.sampled_from(SAMPLES),
-       flips=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=4),
-       garbage=st.binary(max_size=200))
+@given(
+    sample=st.sampled_from(SAMPLES),
+    flips=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=4),
+    garbage=st.binary(max_size=200),
+)
 def test_auto_session(sample: bytes, flips: list[tuple[int, int]], garbage: bytes) -> None:
     data = bytearray(sample)
     for where, value in flips:

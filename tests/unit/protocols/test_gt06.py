@@ -122,28 +122,36 @@ def test_location_22() -> None:
     assert pos.fix_time == datetime(2015, 12, 29, 2, 51, 5, tzinfo=UTC)
     assert pos.lat == pytest.approx(0x027AC818 / 1_800_000)  # 23.111693 N ([VL03] ref table)
     assert pos.lon == pytest.approx(0x0C465860 / 1_800_000)  # 114.409298 E
-    assert pos.valid is True and pos.satellites == 9
-    assert pos.speed_kmh == 0.0 and pos.course_deg == 0.0
-    assert pos.attributes["mcc"] == 460 and pos.attributes["cell_id"] == 0x001F71
+    assert pos.valid is True
+    assert pos.satellites == 9
+    assert pos.speed_kmh == 0.0
+    assert pos.course_deg == 0.0
+    assert pos.attributes["mcc"] == 460
+    assert pos.attributes["cell_id"] == 0x001F71
 
 
 def test_location_12_bad_crc_as_printed_then_corrected() -> None:
     (rejected,) = feed_three_ways(session, LOCATION_12_AS_PRINTED, prelude=[LOGIN_V181])
-    assert isinstance(rejected, Rejected) and isinstance(rejected.error, BadChecksum)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, BadChecksum)
     assert rejected.fatal is False
     (pos,) = feed_three_ways(session, LOCATION_12, prelude=[LOGIN_V181])
     assert isinstance(pos, Position)
     assert pos.fix_time == datetime(2011, 8, 29, 17, 46, 16, tzinfo=UTC)
     assert pos.lat == pytest.approx(0x027AC7EB / 1_800_000)  # 23.111668 N
     assert pos.lon == pytest.approx(0x0C465849 / 1_800_000)  # 114.409285 E
-    assert pos.speed_kmh == 0.0 and pos.course_deg == 0x8F and pos.satellites == 12
+    assert pos.speed_kmh == 0.0
+    assert pos.course_deg == 0x8F
+    assert pos.satellites == 12
 
 
 def test_alarm_16_sos_acknowledges_data() -> None:
     event, reply = feed_three_ways(session, ALARM_16, prelude=[LOGIN_V181])
-    assert isinstance(event, DeviceEvent) and event.kind == "sos"
+    assert isinstance(event, DeviceEvent)
+    assert event.kind == "sos"
     assert event.attributes["alarm_code"] == 1
-    assert event.position is not None and event.position.valid
+    assert event.position is not None
+    assert event.position.valid
     assert event.time == datetime(2011, 11, 15, 14, 36, 29, tzinfo=UTC)
     assert reply == Reply(data=H("78780516003695700D0A"), acks_data=True)
     assert reply.data == encode_reply(0x16, 0x0036)
@@ -151,17 +159,21 @@ def test_alarm_16_sos_acknowledges_data() -> None:
 
 def test_alarm_26_tamper() -> None:
     event, reply = feed_three_ways(session, ALARM_26, prelude=[LOGIN_VL03])
-    assert isinstance(event, DeviceEvent) and event.kind == "tamper"
-    assert event.position is not None and event.position.valid is False
+    assert isinstance(event, DeviceEvent)
+    assert event.kind == "tamper"
+    assert event.position is not None
+    assert event.position.valid is False
     assert event.position.attributes["fuel_cut"] is True
     assert reply == Reply(data=encode_reply(0x26, 0x000C), acks_data=True)
 
 
 def test_alarm_27_power_on_is_other_with_fence() -> None:
     event, reply = feed_three_ways(session, ALARM_27, prelude=[LOGIN_VL03])
-    assert isinstance(event, DeviceEvent) and event.kind == "other"
+    assert isinstance(event, DeviceEvent)
+    assert event.kind == "other"
     assert event.attributes["alarm_code"] == 0x0C
-    assert event.position is not None and event.position.attributes["fence"] == 0xFF
+    assert event.position is not None
+    assert event.position.attributes["fence"] == 0xFF
     assert event.position.course_deg == 0x137
     assert reply == Reply(data=encode_reply(0x27, 0x0000), acks_data=True)
 
@@ -169,7 +181,8 @@ def test_alarm_27_power_on_is_other_with_fence() -> None:
 @pytest.mark.parametrize(("frame", "text"), [(STRING_15, "OK!#"), (COMMAND_21, "SOS OK")])
 def test_string_replies(frame: bytes, text: str) -> None:
     (info,) = feed_three_ways(session, frame, prelude=[LOGIN_VL03])
-    assert isinstance(info, DeviceInfo) and info.attributes["text"] == text
+    assert isinstance(info, DeviceInfo)
+    assert info.attributes["text"] == text
 
 
 def test_info_94_external_voltage() -> None:
@@ -180,24 +193,30 @@ def test_info_94_external_voltage() -> None:
 
 def test_location_without_login_is_not_identified_but_preset_works() -> None:
     (rejected,) = feed_three_ways(session, LOCATION_22)
-    assert isinstance(rejected, Rejected) and isinstance(rejected.error, NotIdentified)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, NotIdentified)
     assert not rejected.fatal
     (pos,) = feed_three_ways(lambda: session("123456789012345"), LOCATION_22)
-    assert isinstance(pos, Position) and pos.device_key == "123456789012345"
+    assert isinstance(pos, Position)
+    assert pos.device_key == "123456789012345"
 
 
 def test_unsupported_time_request() -> None:
     (rejected,) = feed_three_ways(session, TIME_REQUEST)
-    assert isinstance(rejected, Rejected) and isinstance(rejected.error, UnsupportedMessage)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, UnsupportedMessage)
 
 
 def test_framer_resyncs_past_garbage_and_counts_it() -> None:
     framer = Gt06Framer()
     assert framer.feed(b"\x01\x02\x03\x04" + LOGIN_V181 + b"\x78") == [LOGIN_V181]
-    assert framer.skipped == 4 and framer.buffered == 1
+    assert framer.skipped == 4
+    assert framer.buffered == 1
 
 
 def test_frame_too_large_is_fatal() -> None:
     s = session()
     (rejected,) = s.receive(b"\x79\x79\xff\xff\x01")
-    assert isinstance(rejected, Rejected) and rejected.fatal and s.failed
+    assert isinstance(rejected, Rejected)
+    assert rejected.fatal
+    assert s.failed

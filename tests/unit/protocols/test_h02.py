@@ -26,9 +26,11 @@ V1_MOVING = b"*HQ,865205030330012,V1,145452,A,2240.55181,N,11358.32389,E,10.00,1
 #: §2.1 format, southern/western hemispheres, invalid fix (built)
 V1_SOUTH_WEST = b"*HQ,865205030330012,V1,010203,V,3352.1234,S,15112.5000,W,1.50,45,311224,FFFFFBFF#"
 #: §2.2 V3 (LBS) example
-V3 = (b"*HQ,865205030330012,V3,000201,46000,07,009350,004022,132,-88,009350,004032,140,,"
-      b"009350,004031,139,,009350,004023,133,,009350,004033,127,,009350,004021,124,,010351,"
-      b"003942,118,,0256,0,X,010915,FFFFFBFF#")
+V3 = (
+    b"*HQ,865205030330012,V3,000201,46000,07,009350,004022,132,-88,009350,004032,140,,"
+    b"009350,004031,139,,009350,004023,133,,009350,004033,127,,009350,004021,124,,010351,"
+    b"003942,118,,0256,0,X,010915,FFFFFBFF#"
+)
 #: §2.4 HTBT example; the server answers with the same frame
 HTBT = b"*HQ,135790246811220,HTBT,100#"
 #: §2.5 ICCID example
@@ -36,14 +38,14 @@ ICCID = b"*HQ,865770062606670,ICCID,89860121801609042193#"
 #: §3.2 V4 reply to "reset"
 V4_RESET = b"*HQ,135790246811220,V4,CMD,reset,RESET OK#"
 #: a type this decoder does not handle (§2.3 V5 WiFi example)
-V5 = (b"*HQ,135790246811220,V5,8,11223344556677,11223344556677,11223344556677,11223344556677,"
-      b"11223344556677,11223344556677,11223344556677,11223344556677,0256,010815,FFFFFBFF#")
+V5 = (
+    b"*HQ,135790246811220,V5,8,11223344556677,11223344556677,11223344556677,11223344556677,"
+    b"11223344556677,11223344556677,11223344556677,11223344556677,0256,010815,FFFFFBFF#"
+)
 #: BUILT binary form of the §2.1 V1 values, device id 8652050303 (10 digits), flags E,N,valid
-BIN_V1 = bytes.fromhex("24" "8652050303" "145452" "100815" "22405518" "64"
-                       "113583238" "e" "000000" "fffffbff" "ff0001")
+BIN_V1 = bytes.fromhex("2486520503031454521008152240551864113583238e000000fffffbffff0001")
 #: BUILT binary southern/western variant: flags nibble 2 (valid only), 12 knots, course 270
-BIN_SW = bytes.fromhex("24" "1234567890" "010203" "311224" "33521234" "50"
-                       "151125000" "2" "012270" "fffffbff" "ff0002")
+BIN_SW = bytes.fromhex("24123456789001020331122433521234501511250002012270fffffbffff0002")
 
 
 def session():  # type: ignore[no-untyped-def]
@@ -80,8 +82,9 @@ def test_v1_south_west_invalid() -> None:
 
 def test_heartbeat_is_echoed() -> None:
     beat, reply = feed_three_ways(session, HTBT)
-    assert beat == Heartbeat(device_key="135790246811220", protocol="h02",
-                             attributes={"battery_pct": 100})
+    assert beat == Heartbeat(
+        device_key="135790246811220", protocol="h02", attributes={"battery_pct": 100}
+    )
     assert reply == Reply(data=HTBT, acks_data=False)
 
 
