@@ -80,8 +80,16 @@ class AutoSession:
         self._head = b""
         self.failed = True
         why = "no protocol claims" if verdict is Detection.NO else "undecided after"
-        return [Rejected(error=Malformed(f"{why} the first {min(len(head), MAX_PROBE)} bytes",
-                                         protocol="auto", data=head, fatal=True))]
+        return [
+            Rejected(
+                error=Malformed(
+                    f"{why} the first {min(len(head), MAX_PROBE)} bytes",
+                    protocol="auto",
+                    data=head,
+                    fatal=True,
+                )
+            )
+        ]
 
 
 def new_auto_session(device_key: str | None = None) -> AutoSession:

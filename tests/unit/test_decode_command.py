@@ -16,14 +16,23 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
 
 
 def test_login_then_location(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["decode", "--protocol", "gt06", "--hex", LOGIN_VL03.hex(),
-                 "--hex", LOCATION_22.hex()])
+    code = main(
+        ["decode", "--protocol", "gt06", "--hex", LOGIN_VL03.hex(), "--hex", LOCATION_22.hex()]
+    )
     lines = _lines(capsys)
     assert code == 0
-    assert lines[0] == {"input": 0, "type": "login", "device": "752533678900242",
-                        "attributes": {"type_id": "7000", "timezone_min": 480}}
-    assert lines[1] == {"input": 0, "type": "reply", "hex": "7878050100059ff80d0a",
-                        "acks_data": False}
+    assert lines[0] == {
+        "input": 0,
+        "type": "login",
+        "device": "752533678900242",
+        "attributes": {"type_id": "7000", "timezone_min": 480},
+    }
+    assert lines[1] == {
+        "input": 0,
+        "type": "reply",
+        "hex": "7878050100059ff80d0a",
+        "acks_data": False,
+    }
     assert lines[2]["input"] == 1
     assert lines[2]["type"] == "position"
     assert lines[2]["fix_time"] == "2015-12-29T02:51:05Z"
@@ -31,8 +40,17 @@ def test_login_then_location(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_rejected_frame_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["decode", "--protocol", "gt06", "--device", "123456789012345",
-                 "--hex", LOCATION_12_AS_PRINTED.hex()])
+    code = main(
+        [
+            "decode",
+            "--protocol",
+            "gt06",
+            "--device",
+            "123456789012345",
+            "--hex",
+            LOCATION_12_AS_PRINTED.hex(),
+        ]
+    )
     (line,) = _lines(capsys)
     assert code == 1
     assert line["type"] == "error"
@@ -40,13 +58,17 @@ def test_rejected_frame_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_teltonika_tcp_and_udp(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["decode", "--protocol", "teltonika", "--hex", IMEI.hex(),
-                 "--hex", VILNIUS.hex()]) == 0
+    assert (
+        main(["decode", "--protocol", "teltonika", "--hex", IMEI.hex(), "--hex", VILNIUS.hex()])
+        == 0
+    )
     lines = _lines(capsys)
     assert lines[2]["lat"] == pytest.approx(54.7976576)
     assert lines[3] == {"input": 1, "type": "reply", "hex": "00000001", "acks_data": True}
-    assert main(["decode", "--protocol", "teltonika", "--transport", "udp",
-                 "--hex", UDP_C8.hex()]) == 0
+    assert (
+        main(["decode", "--protocol", "teltonika", "--transport", "udp", "--hex", UDP_C8.hex()])
+        == 0
+    )
     assert _lines(capsys)[-1]["hex"] == "0005cafe010501"
 
 
@@ -57,10 +79,13 @@ def test_text_input_and_auto(capsys: pytest.CaptureFixture[str]) -> None:
     assert line["device"] == "865205030330012"
 
 
-@pytest.mark.parametrize("argv", [
-    ["decode", "--protocol", "gt06", "--hex", "zz"],
-    ["decode", "--protocol", "gt06"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["decode", "--protocol", "gt06", "--hex", "zz"],
+        ["decode", "--protocol", "gt06"],
+    ],
+)
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
 
