@@ -19,8 +19,9 @@ Floats = NDArray[np.float64]
 
 
 def wrap_lon(lon: ArrayLike) -> Floats:
-    """Longitudes folded into [-180, 180)."""
-    return np.asarray((np.asarray(lon, dtype=np.float64) + 180.0) % 360.0 - 180.0)
+    """Longitudes folded into [-180, 180); values already there are returned exactly."""
+    x = np.asarray(lon, dtype=np.float64)
+    return np.asarray(np.where((x >= -180.0) & (x < 180.0), x, (x + 180.0) % 360.0 - 180.0))
 
 
 def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> Floats:
