@@ -96,7 +96,11 @@ def test_negative_values_are_unknown_and_course_is_kept() -> None:
 
 
 def test_trip_and_current() -> None:
-    trip = {"distance": 1234.5, "mode": "bicycle", "start": "2015-10-01T07:00:00-0700"}
+    trip: dict[str, str | float] = {
+        "distance": 1234.5,
+        "mode": "bicycle",
+        "start": "2015-10-01T07:00:00-0700",
+    }
     body = {"locations": [README_FEATURE], "current": README_FEATURE, "trip": trip}
     position, info, ack = feed_three_ways(preset_session, json.dumps(body).encode(), stream=False)
     assert isinstance(position, Position)  # "current" is not added again

@@ -104,7 +104,7 @@ def test_sos_without_fix_uses_receive_time() -> None:
     event, reply = feed_three_ways(new_session, SOS_NO_FIX, prelude=[LOGIN])
     assert isinstance(event, DeviceEvent)
     assert (event.kind, event.time, event.position) == ("sos", NOW, None)
-    assert reply.data == b"**,imei:359586015829802,E"
+    assert reply == Reply(data=b"**,imei:359586015829802,E", acks_data=True)
 
 
 @pytest.mark.parametrize(
