@@ -92,7 +92,11 @@ def _decode_query(frame: bytes, state: SessionState) -> list[Message]:
     else:
         lat_text, lon_text = params.get("lat", ""), params.get("lon", "")
     battery = common.optional_float(params.get("batt", ""), "batt", PROTOCOL)
-    if not lat_text.strip() or not lon_text.strip():
+    if bool(lat_text.strip()) != bool(lon_text.strip()):
+        missing = "lon" if lat_text.strip() else "lat"
+        raise Malformed(f"{missing} missing beside the other coordinate", protocol=PROTOCOL,
+                        data=frame)
+    if not lat_text.strip():
         if battery is not None:
             attributes["battery_pct"] = battery
         return [Heartbeat(device_key=device, protocol=PROTOCOL, attributes=freeze(attributes)), ACK]

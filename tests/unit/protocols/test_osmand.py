@@ -190,3 +190,16 @@ def test_bad_requests(frame: bytes, error: type[Exception]) -> None:
     assert isinstance(rejected, Rejected)
     assert type(rejected.error) is error
     assert not session.failed
+
+
+def test_a_coordinate_without_its_pair_is_malformed_not_a_heartbeat() -> None:
+    # Built: a client that sends only one coordinate (or garbage in it) sent a broken fix,
+    # not a status-only request; answering 200 would make the app drop the fix.
+    from protocols import registry
+    from protocols.errors import Malformed
+    from protocols.model import Rejected
+
+    for query in (b"id=abc&lat=north", b"id=abc&lon=13.4", b"id=abc&lat=52.5"):
+        (item,) = registry.get("osmand").new_session("http", None).receive(query)
+        assert isinstance(item, Rejected)
+        assert isinstance(item.error, Malformed)
