@@ -59,7 +59,9 @@ class History:
         all_dev = np.concatenate([np.arange(n_dev, dtype=np.intp), batch.device])
         seq = np.concatenate([np.full(n_dev, -1, dtype=np.intp), np.arange(n, dtype=np.intp)])
         order = np.lexsort((seq, all_dev))
-        by_time = np.argsort(all_t, kind="stable")
+        # Time order; among equal times the earliest arrival ranks highest, since a
+        # later one at the same instant is late and must not become the newest.
+        by_time = np.lexsort((-np.arange(n + n_dev), all_t))
         rank = np.empty(n + n_dev, dtype=np.int64)
         rank[by_time] = np.arange(n + n_dev, dtype=np.int64)
         # Running max of time rank within each device's run (devices ascend along
