@@ -17,4 +17,6 @@ COMMAND_MODULES = (
     "geofence_replay",
     "entitlements_resolve",
     "subscriptions",
+    "history",
+    "retention",
 )
