@@ -3,9 +3,10 @@
 A device's window is the longest ``history_days`` among the circles its account belongs to
 (as member or owner), each circle's plan read from the ``entitlements`` table: the circle's
 resolved timeline, of which the row with ``valid_from <= now < valid_until`` is in force. An
-account in no circle, or a circle with no row in force, counts as the free plan. Plan windows come from ``entitlements.plans`` (plans.toml), never from numbers here.
-A plan name the catalogue does not know is treated as the *longest* window: retention only
-ever deletes, so when in doubt it keeps.
+account in no circle, or a circle with no row in force, counts as the free plan. Plan
+windows come from ``entitlements.plans`` (plans.toml), never from numbers here. A plan name
+the catalogue does not know is treated as the *longest* window: retention only ever deletes,
+so when in doubt it keeps.
 
 One run, at ``now``:
 
