@@ -22,6 +22,7 @@ from protocols import registry
 
 from .api import health
 from .config import Settings
+from .entitlement_service import EntitlementService
 from .keys import MQTT_INGEST, POOL, SETTINGS, WRITER
 from .listeners.http import add_phone_routes, osmand_app
 from .listeners.mqtt import MqttIngest
@@ -47,6 +48,7 @@ class Gateway:
     writer: Writer
     router: Router
     directory: DeviceDirectory
+    entitlements: EntitlementService
     app: web.Application
     mqtt: MqttIngest | None = None
     tcp: list[TcpListener] = field(default_factory=list)
@@ -85,14 +87,18 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     writer = Writer(
         intake, lambda: _connect_writer(url), filters, settings.pipeline, processors or []
     )
-    router = Router(directory, intake)
+    entitlements = EntitlementService(settings.database.url)
+    await entitlements.reload()
+    router = Router(directory, intake, gate=entitlements.gate)
     app = web.Application(client_max_size=settings.limits.max_http_body_bytes)
     app[SETTINGS] = settings
     app[POOL] = pool
     app[WRITER] = writer
     health.add_routes(app)
     add_phone_routes(app, router)
-    return Gateway(settings, pool, intake, writer, router, directory, app)
+    gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
+    gw.background.append(entitlements.run)
+    return gw
 
 
 async def start_listeners(gw: Gateway) -> None:

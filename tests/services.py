@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -46,9 +47,17 @@ MEMBER_USER = ("member", "member-secret")
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port below Linux's ephemeral range (32768+), so that the client side
+    of some other connection cannot take it between this check and the gateway's bind."""
+    for _ in range(200):
+        port = random.randrange(20_000, 32_000)
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
 
 
 def unique(prefix: str = "t") -> str:

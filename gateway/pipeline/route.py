@@ -9,7 +9,7 @@ its plan is not stored and not acknowledged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from protocols.model import (
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 #: decides whether an identified device may send data now (plan limits, suspension):
 #: returns None to accept, or a short reason to refuse
-Gate = Callable[[Device], str | None]
+Gate = Callable[[Device], Awaitable[str | None]]
 
 
 @dataclass(slots=True)
@@ -59,7 +59,7 @@ class Router:
         device, refusal = await self.directory.resolve(key, protocol)
         reason: str | None = refusal
         if device is not None and reason is None and self.gate is not None:
-            reason = self.gate(device)
+            reason = await self.gate(device)
         if reason is not None:
             metrics.devices_refused.labels(protocol, reason).inc()
             if self._log_limit.allow((key, reason)):

@@ -1,0 +1,122 @@
+"""The gateway's current entitlement snapshot: built from the database, swapped atomically.
+
+A dedicated connection LISTENs on ``trackgw_entitlements`` (triggers fire it on every change to
+subscriptions, circles, members, places, devices, accounts); each notification (coalesced over
+``debounce_s``) rebuilds the whole snapshot and swaps the reference, so readers see either the
+old or the new one, never half of each. A periodic full refresh is the safety net for a lost
+connection. Decisions compare the snapshot's validity bounds with the current time, so a period
+or grace end takes effect at its instant even between refreshes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from entitlements import IngestDecision, Snapshot
+
+from . import metrics
+from .pipeline.identify import Device
+from .store.subscriptions import load_snapshot
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "trackgw_entitlements"
+
+#: what the ingestion gate tells the router (metrics label and log reason)
+REFUSALS = {
+    IngestDecision.ACCOUNT_SUSPENDED: "suspended",
+    IngestDecision.ACCOUNT_DELETED: "inactive",
+    IngestDecision.OVER_TAG_LIMIT: "over_tag_limit",
+    IngestDecision.UNKNOWN_ACCOUNT: "unknown",
+    IngestDecision.UNKNOWN_DEVICE: "unknown",
+}
+
+
+class EntitlementService:
+    def __init__(self, url: str, refresh_s: float = 60.0, debounce_s: float = 0.05) -> None:
+        self.url = url
+        self.refresh_s = refresh_s
+        self.debounce_s = debounce_s
+        self._snapshot: Snapshot | None = None
+        self._version = 0
+        self._built_mono = 0.0
+        self._reloaded = asyncio.Event()
+        self._wanted = asyncio.Event()
+        self._lock = asyncio.Lock()
+        metrics.entitlement_snapshot_age.set_function(self.age_s)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        if self._snapshot is None:
+            raise RuntimeError("entitlements not loaded yet")
+        return self._snapshot
+
+    def age_s(self) -> float:
+        return 0.0 if self._snapshot is None else time.monotonic() - self._built_mono
+
+    async def reload(self) -> Snapshot:
+        """Build a new snapshot from the database and swap it in."""
+        async with self._lock:
+            started = time.monotonic()
+            async with await psycopg.AsyncConnection.connect(self.url, connect_timeout=5) as conn:
+                snapshot = await load_snapshot(conn, self._version + 1, datetime.now(UTC))
+            self._version += 1
+            self._snapshot = snapshot  # the swap: one reference assignment
+            self._built_mono = started
+            self._reloaded.set()
+            self._reloaded = asyncio.Event()
+            return snapshot
+
+    async def reload_soon(self, within: float = 2.0) -> None:
+        """Ask the listener for a rebuild and wait (bounded) until one has happened."""
+        waiter = self._reloaded
+        self._wanted.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter.wait(), within)
+
+    async def run(self) -> None:
+        """LISTEN and rebuild on change; also every ``refresh_s``. Survives lost connections."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=5
+                ) as conn:
+                    await conn.execute(f"listen {CHANNEL}")
+                    await self.reload()  # catch up with what changed while not listening
+                    await self._listen(conn)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                log.warning("entitlement listener lost the database: %s; retrying", exc)
+                await asyncio.sleep(1.0)
+
+    async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        last = time.monotonic()
+        while True:
+            got = False
+            async for _note in conn.notifies(timeout=0.25):
+                got = True
+                break
+            if got:
+                await asyncio.sleep(self.debounce_s)  # let the rest of a change arrive
+                async for _note in conn.notifies(timeout=0.0):
+                    pass
+            if got or self._wanted.is_set() or time.monotonic() - last > self.refresh_s:
+                self._wanted.clear()
+                await self.reload()
+                last = time.monotonic()
+
+    async def gate(self, device: Device) -> str | None:
+        """The ingestion decision for a provisioned, active device (None = accept)."""
+        key = str(device.id)
+        decision = self.snapshot.ingest_decision(key, datetime.now(UTC))
+        if decision in (IngestDecision.UNKNOWN_DEVICE, IngestDecision.UNKNOWN_ACCOUNT):
+            # provisioned after the snapshot was built: its NOTIFY is on the way
+            await self.reload_soon()
+            decision = self.snapshot.ingest_decision(key, datetime.now(UTC))
+        return None if decision is IngestDecision.ALLOWED else REFUSALS[decision]
