@@ -251,7 +251,7 @@ async def test_bad_input_on_every_listener_while_a_good_tracker_is_served(db_url
     # every TCP listener ended every abusive connection (rejection, error limit or idle)
     assert garbage_closed == [True] * len(TCP)
     assert oversized_closed == [True] * len(TCP)
-    assert silent_closed == [True, True, True]
+    assert list(silent_closed) == [True, True, True]
     assert sum(refused(name, "idle") for name in TCP) - idle_before >= 3
     # the flood: exactly the per-address limit was let in, the rest refused and counted
     assert flooded == (PER_IP, FLOOD - PER_IP)
