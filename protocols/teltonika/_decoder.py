@@ -4,6 +4,14 @@ Validity rule: the wiki ("GPS element") says a record taken without a GPS fix ca
 last valid coordinates with angle, satellites and speed set to 0. So ``valid`` is
 ``satellites > 0``; for an invalid record speed and course are unknown (None), and the
 coordinates are kept (the last fix) with ``valid=False``.
+
+Hot path: ``_fast_records`` reads each record with one precompiled ``struct`` unpack for
+the GPS element and one per IO group (a ``Struct`` per count, cached, which also reads the
+next group's count), and builds positions with ``Position.trusted`` after checking
+coordinates and time. At anything irregular (a short or overlong packet, a bad count,
+coordinates or time out of range, an unknown codec) it gives up and the checked
+``Reader`` path (``_records``) decodes the packet instead, raising the precise error.
+``decode_tcp_checked`` always takes that path (the benchmark's baseline).
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import struct
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import cast
+from typing import TypeAlias, cast
 
 from protocols._checks import crc16_ibm, is_imei
 from protocols._reader import Reader
@@ -68,6 +76,143 @@ def _io(reader: Reader, codec: int, attrs: dict[str, AttributeValue]) -> None:
             attrs[f"io{io_id}"] = reader.take(reader.u16("NX length"), "NX value").hex()
 
 
+_Convert: TypeAlias = Callable[[int], AttributeValue]
+#: IO_NAMES with its conversions typed (no ``cast`` per element on the hot path)
+_NAMED: dict[int, tuple[str, _Convert]] = {
+    io_id: (name, cast(_Convert, convert)) for io_id, (name, convert) in IO_NAMES.items()
+}
+
+
+class _IoKeys(dict[int, str]):
+    """``"io<id>"`` attribute names, made once per id (ids are at most 16 bits)."""
+
+    def __missing__(self, io_id: int) -> str:
+        key = self[io_id] = f"io{io_id}"
+        return key
+
+
+_IO_KEYS = _IoKeys({io_id: f"io{io_id}" for io_id in range(256)})
+
+
+class _Irregular(Exception):
+    """The fast path met something the checked path must decode (and report)."""
+
+
+class _Layout:
+    """Struct formats of one codec ("Codec 8" / "8 Extended" / "16" sections of the wiki)."""
+
+    __slots__ = ("generation", "groups", "head", "nx")
+
+    def __init__(self, id_code: str, count_code: str, generation: bool, nx: bool) -> None:
+        # GPS element, event IO id, [generation type], total IO count, count of 1-byte values
+        self.head = struct.Struct(
+            ">QBiihHBH" + id_code + ("B" if generation else "") + count_code + count_code
+        )
+        self.generation = generation
+        self.nx = nx
+        # one cache per value size: count -> Struct of (id, value) pairs + the next count
+        # (for the 8-byte group: the NX count in 8E, nothing otherwise)
+        self.groups = tuple(
+            _GroupStructs(id_code + value_code, count_code if value_code != "Q" or nx else "")
+            for value_code in "BHIQ"
+        )
+
+
+class _GroupStructs(dict[int, struct.Struct]):
+    """count -> ``Struct(">" + pair * count + next_count)``, made on first use (<= 65536)."""
+
+    def __init__(self, pair: str, next_count: str) -> None:
+        super().__init__()
+        self.pair = pair
+        self.next_count = next_count
+
+    def __missing__(self, count: int) -> struct.Struct:
+        layout = self[count] = struct.Struct(">" + self.pair * count + self.next_count)
+        return layout
+
+
+_LAYOUTS: dict[int, _Layout] = {
+    Codec.CODEC8: _Layout("B", "B", generation=False, nx=False),
+    Codec.CODEC8_EXTENDED: _Layout("H", "H", generation=False, nx=True),
+    Codec.CODEC16: _Layout("H", "B", generation=True, nx=False),
+}
+_NX_HEAD = struct.Struct(">HH")  # NX IO id, value length
+
+
+def _fast_records(frame: bytes, at: int, end: int, device_key: str) -> list[Message] | None:
+    """``_records`` for a regular packet from ``frame[at:end]``; None when the checked path
+    has to decode it (``_records`` gives the same messages whenever this does not)."""
+    try:
+        layout = _LAYOUTS.get(frame[at])
+        if layout is None:
+            raise _Irregular
+        count = frame[at + 1]
+        at += 2
+        head = layout.head
+        head_size = head.size
+        generation = layout.generation
+        groups = layout.groups
+        keys = _IO_KEYS
+        named_get = _NAMED.get
+        from_ms = datetime.fromtimestamp
+        out: list[Message] = []
+        for _ in range(count):
+            rec = head.unpack_from(frame, at)
+            at += head_size
+            lat = rec[3] * COORDINATE_SCALE
+            lon = rec[2] * COORDINATE_SCALE
+            ms = rec[0]
+            if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0) or ms > _MAX_MS:
+                raise _Irregular
+            attrs: dict[str, AttributeValue] = {"priority": rec[1], "event_io": rec[8]}
+            if generation:
+                attrs["generation_type"] = rec[9]
+            n = rec[-1]
+            for structs in groups:
+                values = structs[n].unpack_from(frame, at)
+                at += structs[n].size
+                if structs.next_count:
+                    n = values[-1]
+                for k in range(0, len(values) - 1, 2):
+                    io_id = values[k]
+                    value = values[k + 1]
+                    attrs[keys[io_id]] = value
+                    named = named_get(io_id)
+                    if named is not None:
+                        attrs[named[0]] = named[1](value)
+            if layout.nx:
+                for _ in range(n):
+                    io_id, size = _NX_HEAD.unpack_from(frame, at)
+                    at += 4
+                    value_end = at + size
+                    if value_end > end:
+                        raise _Irregular
+                    attrs[keys[io_id]] = frame[at:value_end].hex()
+                    at = value_end
+            sats = rec[6]
+            valid = sats > 0
+            out.append(
+                Position.trusted(
+                    device_key=device_key,
+                    protocol=PROTOCOL,
+                    fix_time=from_ms(ms / 1000.0, UTC) if ms else _EPOCH,
+                    lat=lat,
+                    lon=lon,
+                    valid=valid,
+                    speed_kmh=float(rec[7]) if valid else None,
+                    course_deg=float(rec[5]) if valid else None,
+                    altitude_m=float(rec[4]),
+                    satellites=sats,
+                    attributes=MappingProxyType(attrs),
+                )
+            )
+        if frame[at] != count or at + 1 != end:
+            raise _Irregular
+    except (_Irregular, struct.error, IndexError):
+        return None
+    return out
+
+
 def _records(reader: Reader, device_key: str) -> list[Message]:
     """Codec id, count, records, count again: the AVL data shared by TCP and UDP."""
     frame = reader.data
@@ -121,6 +266,16 @@ def _handshake(frame: bytes, state: SessionState) -> list[Message]:
 
 def decode_tcp(frame: bytes, state: SessionState) -> list[Message]:
     """One TCP frame (IMEI handshake or AVL packet) as cut by ``TeltonikaFramer``."""
+    return _decode_tcp(frame, state, fast=True)
+
+
+def decode_tcp_checked(frame: bytes, state: SessionState) -> list[Message]:
+    """``decode_tcp`` with every field read through the checked ``Reader``: the reference
+    the fast path must agree with."""
+    return _decode_tcp(frame, state, fast=False)
+
+
+def _decode_tcp(frame: bytes, state: SessionState, fast: bool) -> list[Message]:
     if frame[1:2] != b"\x00":
         return _handshake(frame, state)
     if len(frame) < 15:
@@ -135,10 +290,13 @@ def decode_tcp(frame: bytes, state: SessionState) -> list[Message]:
     key = state.device_key
     if key is None:
         raise NotIdentified("AVL data before the IMEI handshake", protocol=PROTOCOL, data=frame)
-    reader = Reader(frame, PROTOCOL, 8, len(frame) - 4)
-    out = _records(reader, key)
-    if reader.remaining:
-        raise _fail(f"{reader.remaining} bytes after number of data 2", frame)
+    end = len(frame) - 4
+    out = _fast_records(frame, 8, end, key) if fast and key else None
+    if out is None:
+        reader = Reader(frame, PROTOCOL, 8, end)
+        out = _records(reader, key)
+        if reader.remaining:
+            raise _fail(f"{reader.remaining} bytes after number of data 2", frame)
     out.append(Reply(data=encode_tcp_ack(len(out)), acks_data=True))
     return out
 
@@ -153,8 +311,10 @@ def decode_udp(datagram: bytes, state: SessionState) -> list[Message]:
     if not raw.isdigit():
         raise _fail(f"IMEI {raw!r} is not digits", datagram)
     state.device_key = raw.decode("ascii")
-    out = _records(reader, state.device_key)
-    if reader.remaining:
-        raise _fail(f"{reader.remaining} bytes after number of data 2", datagram)
+    out = _fast_records(datagram, reader.offset, len(datagram), state.device_key)
+    if out is None:
+        out = _records(reader, state.device_key)
+        if reader.remaining:
+            raise _fail(f"{reader.remaining} bytes after number of data 2", datagram)
     out.append(Reply(data=encode_udp_ack(packet_id, not_usable, avl_id, len(out)), acks_data=True))
     return out
