@@ -20,9 +20,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from protocols import registry
 
+from .alerts import AlertPublisher
 from .api import health
 from .config import Settings
 from .entitlement_service import EntitlementService
+from .geofencing import GeofenceProcessor
 from .keys import MQTT_INGEST, POOL, SETTINGS, WRITER
 from .listeners.http import add_phone_routes, osmand_app
 from .listeners.mqtt import MqttIngest
@@ -88,7 +90,12 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
         intake, lambda: _connect_writer(url), filters, settings.pipeline, processors or []
     )
     entitlements = EntitlementService(settings.database.url)
+    alerts = AlertPublisher(settings.mqtt)
+    geofencing = GeofenceProcessor(settings.database.url, entitlements, alerts)
+    await geofencing.load()
+    entitlements.on_reload.append(geofencing.on_snapshot)
     await entitlements.reload()
+    writer.processors.insert(0, geofencing)
     router = Router(directory, intake, gate=entitlements.gate)
     app = web.Application(client_max_size=settings.limits.max_http_body_bytes)
     app[SETTINGS] = settings
@@ -98,6 +105,7 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     add_phone_routes(app, router)
     gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
     gw.background.append(entitlements.run)
+    gw.background.append(alerts.run)
     return gw
 
 

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,8 @@ class EntitlementService:
         self._reloaded = asyncio.Event()
         self._wanted = asyncio.Event()
         self._lock = asyncio.Lock()
+        #: called with each new snapshot after it is swapped in (e.g. reload places)
+        self.on_reload: list[Callable[[Snapshot], Awaitable[None]]] = []
         metrics.entitlement_snapshot_age.set_function(self.age_s)
 
     @property
@@ -70,6 +73,11 @@ class EntitlementService:
             self._version += 1
             self._snapshot = snapshot  # the swap: one reference assignment
             self._built_mono = started
+            for hook in self.on_reload:
+                try:
+                    await hook(snapshot)
+                except Exception:
+                    log.exception("an entitlement reload hook failed")
             self._reloaded.set()
             self._reloaded = asyncio.Event()
             return snapshot

@@ -67,12 +67,18 @@ class Gt06Client:
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_connection(self.host, self.port)
-        self.serial += 1
-        writer.write(sim.gt06_login(self.imei, self.serial))
-        await writer.drain()
-        reply = await asyncio.wait_for(reader.readexactly(10), 10)
-        if reply[3] != 0x01:
-            raise ConnectionError(f"login not answered: {reply.hex()}")
+        try:
+            self.serial += 1
+            writer.write(sim.gt06_login(self.imei, self.serial))
+            await writer.drain()
+            reply = await asyncio.wait_for(reader.readexactly(10), 10)
+            if reply[3] != 0x01:
+                raise ConnectionError(f"login not answered: {reply.hex()}")
+        except BaseException:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+            raise
         return reader, writer
 
     def location(self, fix: sim.Fix) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -70,7 +69,8 @@ class GeofenceStateRow:
     place_id: str
     inside: bool
     since: datetime
-    data: dict[str, Any] | None = None
+    dwell_since: datetime | None = None
+    airport: bool = False
 
 
 @dataclass(slots=True)
@@ -78,8 +78,8 @@ class Batch:
     positions: list[PositionRow] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
     geofence_state: list[GeofenceStateRow] = field(default_factory=list)
-    #: geofence state rows to remove (device, place) — e.g. a place that was deleted
-    geofence_state_deleted: list[tuple[int, str]] = field(default_factory=list)
+    #: geofence state rows to remove (device, place, airport) — e.g. a place that was deleted
+    geofence_state_deleted: list[tuple[int, str, bool]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,25 +158,22 @@ async def write(conn: psycopg.AsyncConnection[Any], batch: Batch) -> WriteResult
         if batch.geofence_state:
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    """insert into geofence_state (device_id, place_id, inside, since, data)
-                       values (%s, %s, %s, %s, %s)
-                       on conflict (device_id, place_id) do update set
-                         inside = excluded.inside, since = excluded.since, data = excluded.data""",
+                    """insert into geofence_state
+                           (device_id, place_id, airport, inside, since, dwell_since)
+                       values (%s, %s, %s, %s, %s, %s)
+                       on conflict (device_id, place_id, airport) do update set
+                         inside = excluded.inside, since = excluded.since,
+                         dwell_since = excluded.dwell_since""",
                     [
-                        (
-                            s.device_id,
-                            s.place_id,
-                            s.inside,
-                            s.since,
-                            None if s.data is None else json.dumps(s.data, default=str),
-                        )
-                        for s in batch.geofence_state
+                        (g.device_id, g.place_id, g.airport, g.inside, g.since, g.dwell_since)
+                        for g in batch.geofence_state
                     ],
                 )
         if batch.geofence_state_deleted:
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    "delete from geofence_state where device_id = %s and place_id = %s",
+                    "delete from geofence_state where device_id = %s and place_id = %s"
+                    " and airport = %s",
                     batch.geofence_state_deleted,
                 )
     return WriteResult(inserted, len(new_events), tuple(new_events))
@@ -205,7 +202,3 @@ def position_row(device_id: int, pos: Any, received_at: datetime, flags: int = 0
         flags,
         attributes_json(pos.attributes),
     )
-
-
-def positions_of(batch: Batch) -> Sequence[PositionRow]:
-    return batch.positions

@@ -1,0 +1,108 @@
+"""Alerts to circle members over MQTT (aiomqtt), published after the events have committed.
+
+Each alert goes to ``circles/<circle_id>/alerts`` (QoS 1, for the circle's dashboard and
+apps) and to ``circles/<circle_id>/members/<account>/alerts`` for each member within the
+plan's member limit — the topic a deployment's ACL lets only that member read, so a member
+outside the plan receives nothing. The schema is in docs/alerts.md.
+
+Publishing is decoupled from the writer by a bounded queue: a slow or absent broker never
+holds up ingestion. The events are already stored; an alert that cannot be queued is counted
+and logged, and can be read back from the events table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiomqtt
+
+from . import metrics
+from .config import MqttSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert:
+    circle_id: str
+    kind: str
+    member: str  #: the account whose device it is
+    device: str  #: the device's own id
+    time: datetime
+    subject: Mapping[str, Any]  #: {"place": {...}} or {"airport": {...}}, plus "position"
+    recipients: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": self.kind,
+            "circle": self.circle_id,
+            "member": self.member,
+            "device": self.device,
+            "time": self.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        out.update(self.subject)
+        out["recipients"] = list(self.recipients)
+        return out
+
+
+class AlertPublisher:
+    def __init__(self, settings: MqttSettings, queue_max: int = 10_000) -> None:
+        self.settings = settings
+        self._queue: asyncio.Queue[Alert] = asyncio.Queue(queue_max)
+        self.dropped = 0
+
+    def publish(self, alert: Alert) -> None:
+        try:
+            self._queue.put_nowait(alert)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning(
+                "alert queue full: %s for circle %s not published", alert.kind, alert.circle_id
+            )
+
+    async def run(self) -> None:
+        s = self.settings
+        pending: Alert | None = None
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    s.host,
+                    s.port,
+                    username=s.username,
+                    password=s.password,
+                    identifier=f"{s.client_id}-alerts",
+                ) as client:
+                    metrics.mqtt_connected.labels("alerts").set(1)
+                    while True:
+                        alert = pending or await self._queue.get()
+                        pending = alert
+                        await self._send(client, alert)
+                        pending = None
+            except aiomqtt.MqttError as exc:
+                metrics.mqtt_connected.labels("alerts").set(0)
+                log.warning("alert publisher lost the broker: %s; retrying", exc)
+                await asyncio.sleep(1.0)
+
+    async def _send(self, client: aiomqtt.Client, alert: Alert) -> None:
+        payload = json.dumps(alert.as_json(), separators=(",", ":"))
+        topic = self.settings.alerts_topic.format(circle_id=alert.circle_id)
+        await client.publish(topic, payload, qos=1)
+        for member in alert.recipients:
+            await client.publish(
+                f"circles/{alert.circle_id}/members/{member}/alerts", payload, qos=1
+            )
+        metrics.alerts_published.labels(alert.kind).inc()
+
+    async def drain(self, within: float = 2.0) -> None:
+        """Give queued alerts a moment to go out before shutdown."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while not self._queue.empty():
+                    await asyncio.sleep(0.02)
