@@ -13,7 +13,6 @@ and logged, and can be read back from the events table.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -99,10 +98,3 @@ class AlertPublisher:
                 f"circles/{alert.circle_id}/members/{member}/alerts", payload, qos=1
             )
         metrics.alerts_published.labels(alert.kind).inc()
-
-    async def drain(self, within: float = 2.0) -> None:
-        """Give queued alerts a moment to go out before shutdown."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within):
-                while not self._queue.empty():
-                    await asyncio.sleep(0.02)
