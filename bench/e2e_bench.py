@@ -1,0 +1,537 @@
+"""End-to-end ingestion: simulated devices -> a real ``trackgw serve`` -> TimescaleDB.
+
+Phases (each a fixed number of positions under a time cap; loopback only):
+
+1. TCP at full speed: Teltonika trackers (many records per packet, many connections, each
+   waiting for its ACK before the next packet, as real trackers do) plus GT06 tags streaming.
+   Latency is send -> ACK received for Teltonika, i.e. send -> commit (ACKs follow commits).
+2. TCP paced at half the rate phase 1 reached: p50/p99 send -> commit.
+3. MQTT: OwnTracks phones publishing QoS 1. Throughput is measured by polling the database;
+   latency from the gateway's trackgw_receive_to_commit_seconds histogram (broker -> commit).
+4. Baseline, same run: a naive server (decode, then one autocommit INSERT per position, then
+   the ACK) fed by the same Teltonika clients.
+
+Uses its own database (``trackgw_bench``, dropped at the end unless --keep). Prints figures;
+never asserts. Run from the project root: ``.venv/bin/python bench/e2e_bench.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import math
+import os
+import random
+import re
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gateway.store import migrate  # noqa: E402
+from protocols import registry  # noqa: E402
+from protocols import simulate as sim  # noqa: E402
+from protocols.model import Position, Reply  # noqa: E402
+from tests import services  # noqa: E402
+
+DB = "trackgw_bench"
+URL = f"postgresql://trackgw@127.0.0.1:{services.PG_PORT}/{DB}"
+PHONE_USERS = ("alice", "bob")
+
+
+@dataclass
+class Result:
+    name: str
+    positions: int
+    seconds: float
+    latencies_s: list[float] = dataclasses.field(default_factory=list)
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.positions / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        text = f"{self.name:<34} {self.positions:>8} pos in {self.seconds:6.2f} s"
+        text += f" = {self.rate:>9.0f}/s"
+        if self.latencies_s:
+            p50, p99 = percentile(self.latencies_s, 50), percentile(self.latencies_s, 99)
+            text += f"   p50 {p50 * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms"
+        return text + (f"   {self.note}" if self.note else "")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[k]
+
+
+# -- database ------------------------------------------------------------------------------
+
+
+def fresh_database() -> None:
+    with psycopg.connect(services.ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {DB} with (force)")
+        conn.execute(f"create database {DB}")
+    migrate.migrate(URL)
+
+
+def drop_database() -> None:
+    with psycopg.connect(services.ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {DB} with (force)")
+
+
+def provision(protocol: str, keys: Sequence[str]) -> dict[str, int]:
+    kind = "phone" if protocol == "owntracks" else "tag"
+    with psycopg.connect(URL, autocommit=True) as conn:
+        # one account per device: a free account may track one tag (plans.toml)
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into accounts (id) values (%s) on conflict do nothing",
+                [(f"bench-{k}",) for k in keys],
+            )
+            cur.executemany(
+                "insert into devices (account_id, unique_id, protocol, kind)"
+                " values (%s, %s, %s, %s)",
+                [(f"bench-{k}", k, protocol, kind) for k in keys],
+            )
+        rows = conn.execute(
+            "select unique_id, id from devices where unique_id = any(%s)", (list(keys),)
+        ).fetchall()
+    return {k: int(i) for k, i in rows}
+
+
+def count(device_ids: Sequence[int]) -> int:
+    with psycopg.connect(URL) as conn:
+        row = conn.execute(
+            "select count(*) from positions where device_id = any(%s)", (list(device_ids),)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+# -- device traffic ------------------------------------------------------------------------
+
+
+def track(n: int, start: datetime) -> list[sim.Fix]:
+    rnd = random.Random(n)
+    lat, lon = 48.0 + rnd.random(), 11.0 + rnd.random()
+    return [
+        sim.Fix(start + timedelta(seconds=i), lat + i * 1e-5, lon + i * 1e-5, 30, 45, 500)
+        for i in range(n)
+    ]
+
+
+def imeis(n: int, prefix: str) -> list[str]:
+    return [f"{prefix}{i:0{15 - len(prefix)}d}" for i in range(n)]
+
+
+async def teltonika_tracker(
+    port: int, imei: str, packets: list[bytes], records: int, interval_s: float, out: list[float]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(sim.teltonika_imei(imei))
+    await writer.drain()
+    if await reader.readexactly(1) != b"\x01":
+        raise ConnectionError(f"{imei} refused")
+    # paced trackers start at spread-out phases, as real fleets do (not all in one burst)
+    next_at = time.perf_counter() + random.random() * interval_s
+    for packet in packets:
+        if interval_s:
+            next_at += interval_s
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        sent = time.perf_counter()
+        writer.write(packet)
+        accepted = struct.unpack(">I", await reader.readexactly(4))[0]
+        out.append(time.perf_counter() - sent)
+        if accepted != records:
+            raise RuntimeError(f"{imei}: {accepted} of {records} acknowledged")
+    writer.close()
+
+
+def teltonika_load(
+    trackers: int, total: int, records: int, start: datetime, prefix: str
+) -> dict[str, list[bytes]]:
+    per = max(records, total // trackers // records * records)
+    load = {}
+    for imei in imeis(trackers, prefix):
+        fixes = track(per, start)
+        load[imei] = [sim.teltonika_avl(fixes[i : i + records]) for i in range(0, per, records)]
+    return load
+
+
+async def run_teltonika(
+    port: int, load: dict[str, list[bytes]], records: int, interval_s: float = 0.0
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    began = time.perf_counter()
+    await asyncio.gather(
+        *(
+            teltonika_tracker(port, imei, packets, records, interval_s, latencies)
+            for imei, packets in load.items()
+        )
+    )
+    return time.perf_counter() - began, latencies
+
+
+async def gt06_tag(port: int, imei: str, fixes: list[sim.Fix]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(sim.gt06_login(imei, 1))
+    await writer.drain()
+    await reader.readexactly(10)
+    frames = [sim.gt06_location(f, (i + 2) & 0xFFFF) for i, f in enumerate(fixes)]
+    for i in range(0, len(frames), 200):
+        writer.write(b"".join(frames[i : i + 200]))
+        await writer.drain()
+    await asyncio.sleep(0)  # the tag stays connected until the bench is done
+    drainer = asyncio.create_task(reader.read())
+    _GT06_OPEN.append((writer, drainer))
+
+
+_GT06_OPEN: list[tuple[asyncio.StreamWriter, asyncio.Task[bytes]]] = []
+
+
+async def wait_for_count(device_ids: Sequence[int], want: int, cap_s: float) -> int:
+    deadline = time.perf_counter() + cap_s
+    got = 0
+    while time.perf_counter() < deadline:
+        got = await asyncio.to_thread(count, device_ids)
+        if got >= want:
+            break
+        await asyncio.sleep(0.1)
+    return got
+
+
+# -- phases --------------------------------------------------------------------------------
+
+
+async def tcp_phase(s: Any, args: argparse.Namespace) -> Result:
+    gt06_total = args.tcp * args.gt06_share // 100
+    tel_total = args.tcp - gt06_total
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=20)
+    load = teltonika_load(args.trackers, tel_total, args.records, start, "35")
+    provision("teltonika", list(load))
+    tags = imeis(args.gt06, "86")
+    per_tag = gt06_total // max(1, args.gt06)
+    gt06_ids = list(provision("gt06", tags).values())
+    tag_fixes = {imei: track(per_tag, start) for imei in tags}
+    began = time.perf_counter()
+    tel = asyncio.create_task(run_teltonika(s.ports.teltonika, load, args.records))
+    await asyncio.gather(*(gt06_tag(s.ports.gt06, i, f) for i, f in tag_fixes.items()))
+    _elapsed, latencies = await asyncio.wait_for(tel, args.cap)
+    got = await wait_for_count(gt06_ids, per_tag * len(tags), args.cap)
+    seconds = time.perf_counter() - began
+    for writer, drainer in _GT06_OPEN:
+        writer.close()
+        drainer.cancel()
+    _GT06_OPEN.clear()
+    sent = sum(len(p) for p in load.values()) * args.records + got
+    return Result("TCP (teltonika + gt06), full speed", sent, seconds, latencies)
+
+
+async def paced_phase(s: Any, args: argparse.Namespace, rate: float) -> Result:
+    target = rate / 2
+    total = max(args.records * args.trackers, int(target * args.paced_seconds))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=40)
+    load = teltonika_load(args.trackers, total, args.records, start, "36")
+    provision("teltonika", list(load))
+    interval = args.records / (target / args.trackers)
+    seconds, latencies = await asyncio.wait_for(
+        run_teltonika(s.ports.teltonika, load, args.records, interval), args.cap
+    )
+    sent = sum(len(p) for p in load.values()) * args.records
+    return Result(f"TCP paced at {target:.0f}/s (half max)", sent, seconds, latencies)
+
+
+def histogram(http_port: int, name: str) -> dict[float, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out = {}
+    for m in re.finditer(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', text, re.M):
+        out[float(m.group(1))] = float(m.group(2))
+    return out
+
+
+def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """Prometheus-style quantile of the observations between two scrapes (interpolated)."""
+    bounds = sorted(after)
+    cum = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = cum[-1]
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    lower, prev = 0.0, 0.0
+    for bound, c in zip(bounds, cum, strict=True):
+        if c >= rank:
+            if math.isinf(bound):
+                return lower
+            return lower + (bound - lower) * (rank - prev) / max(c - prev, 1e-9)
+        lower, prev = bound, c
+    return bounds[-2]
+
+
+#: aiomqtt warns about every publish waiting for its PUBACK: that is the point here
+_QUIET = logging.getLogger("bench.mqtt")
+_QUIET.setLevel(logging.ERROR)
+
+
+async def phone(user: str, key: str, fixes: list[sim.Fix], window: int) -> float:
+    async with aiomqtt.Client(
+        services.MQTT_HOST,
+        services.MQTT_PORT,
+        username=user,
+        password=services.PHONE_USERS[user],
+        identifier=f"bench-{key.replace('/', '-')}",
+        max_inflight_messages=window,
+        logger=_QUIET,
+    ) as client:
+        topic = f"owntracks/{key}"
+        payloads = [sim.owntracks_location(f) for f in fixes]
+        for i in range(0, len(payloads), window):
+            await asyncio.gather(
+                *(client.publish(topic, p, qos=1) for p in payloads[i : i + window])
+            )
+    return time.perf_counter()
+
+
+async def mqtt_phase(s: Any, args: argparse.Namespace) -> Result:
+    """Phones publishing live: limited by how fast this process can publish QoS 1."""
+    keys = [f"{PHONE_USERS[i % 2]}/live{i:03d}" for i in range(args.phones)]
+    ids = list(provision("owntracks", keys).values())
+    per = args.mqtt_live // args.phones
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=60)
+    before = histogram(s.http.port, "trackgw_receive_to_commit_seconds")
+    began = time.perf_counter()
+    await asyncio.wait_for(
+        asyncio.gather(
+            *(phone(k.split("/")[0], k, track(per, start), args.mqtt_window) for k in keys)
+        ),
+        args.cap,
+    )
+    published = time.perf_counter() - began
+    got = await wait_for_count(ids, per * len(keys), args.cap)
+    seconds = time.perf_counter() - began
+    after = histogram(s.http.port, "trackgw_receive_to_commit_seconds")
+    p50 = histogram_quantile(before, after, 0.5)
+    p99 = histogram_quantile(before, after, 0.99)
+    note = (
+        f"published in {published:.2f} s; gateway receive->commit p50 {p50 * 1000:.1f} ms"
+        f" p99 {p99 * 1000:.1f} ms (histogram)"
+    )
+    return Result("MQTT live publish, QoS 1", got, seconds, note=note)
+
+
+async def mqtt_backlog_phase(
+    s: Any, gw: services.GatewayProcess, args: argparse.Namespace
+) -> Result:
+    """The gateway's own MQTT rate: phones publish while it is stopped (the broker keeps the
+    QoS 1 messages for its persistent session), then it starts and drains the backlog."""
+    keys = [f"{PHONE_USERS[i % 2]}/backlog{i:03d}" for i in range(args.phones)]
+    ids = list(provision("owntracks", keys).values())
+    per = args.mqtt // args.phones
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=100)
+    gw.stop()
+    await asyncio.wait_for(
+        asyncio.gather(
+            *(phone(k.split("/")[0], k, track(per, start), args.mqtt_window) for k in keys)
+        ),
+        args.cap,
+    )
+    await asyncio.to_thread(gw.start)
+    began = time.perf_counter()
+    spy = profile(gw.pid, args.profile_seconds, args.profile_mqtt) if args.profile_mqtt else None
+    got = await wait_for_count(ids, per * len(keys), args.cap)
+    seconds = time.perf_counter() - began
+    if spy is not None:
+        spy.wait(args.profile_seconds + 30)
+    return Result("MQTT backlog drained by gateway", got, seconds, note="(from readyz)")
+
+
+# -- the naive baseline --------------------------------------------------------------------
+
+_INSERT = (
+    "insert into positions (device_id, fix_time, received_at, lat, lon, valid, speed_kmh,"
+    " course_deg, altitude_m, accuracy_m, satellites, battery_pct, flags, attributes)"
+    " values (%s, %s, now(), %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, null)"
+    " on conflict do nothing"
+)
+
+
+async def naive_server(devices: dict[str, int]) -> asyncio.Server:
+    spec = registry.get("teltonika")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = spec.new_session("tcp", None)
+        async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
+            while data := await reader.read(65536):
+                for item in session.receive(data):
+                    if isinstance(item, Position):
+                        await conn.execute(
+                            _INSERT,
+                            (
+                                devices[item.device_key],
+                                item.fix_time,
+                                item.lat,
+                                item.lon,
+                                item.valid,
+                                item.speed_kmh,
+                                item.course_deg,
+                                item.altitude_m,
+                                item.accuracy_m,
+                                item.satellites,
+                                item.battery_pct,
+                            ),
+                        )
+                    elif isinstance(item, Reply):
+                        writer.write(item.data)
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def baseline_phase(args: argparse.Namespace) -> Result:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=80)
+    trackers = min(args.trackers, args.baseline_connections)
+    load = teltonika_load(trackers, args.baseline, args.records, start, "37")
+    devices = provision("teltonika", list(load))
+    server = await naive_server(devices)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        seconds, latencies = await asyncio.wait_for(
+            run_teltonika(port, load, args.records), args.cap
+        )
+    finally:
+        server.close()
+    sent = sum(len(p) for p in load.values()) * args.records
+    return Result(f"baseline: 1 INSERT/position, {trackers} conns", sent, seconds, latencies)
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def profile(pid: int, seconds: int, path: str) -> subprocess.Popen[bytes] | None:
+    """py-spy on the gateway for the TCP phase (if py-spy is installed)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        print("(py-spy not installed: pip install py-spy; no profile taken)")
+        return None
+    return subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(seconds),
+            "-r",
+            "200",
+            "-f",
+            "raw",
+            "-o",
+            path,
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    fresh_database()
+    s = services.settings(URL)
+    s = dataclasses.replace(s, log_level="WARNING")
+    log = Path(tempfile.gettempdir()) / f"trackgw-bench-{os.getpid()}.log"
+    gw = services.GatewayProcess(s, str(log))
+    results: list[Result] = []
+    try:
+        gw.start()
+        print(f"gateway pid {gw.pid} (log {log}); database {DB}", flush=True)
+        spy = profile(gw.pid, args.profile_seconds, args.profile) if args.profile else None
+        tcp = await tcp_phase(s, args)
+        results.append(tcp)
+        print(tcp.line(), flush=True)
+        if spy is not None:
+            spy.wait(args.profile_seconds + 30)
+            print(f"profile of the TCP phase: {args.profile}")
+        paced = await paced_phase(s, args, tcp.rate)
+        results.append(paced)
+        print(paced.line(), flush=True)
+        mqtt = await mqtt_phase(s, args)
+        results.append(mqtt)
+        print(mqtt.line(), flush=True)
+        backlog = await mqtt_backlog_phase(s, gw, args)
+        results.append(backlog)
+        print(backlog.line(), flush=True)
+    finally:
+        if gw.proc is not None:
+            gw.stop()
+        services.clear_mqtt_session(s.mqtt.client_id)
+    base = await baseline_phase(args)
+    print(base.line(), flush=True)
+    tcp = results[0]
+    print()
+    print(f"TCP  {tcp.rate:>9.0f} positions/s   (target >= 50000)")
+    if len(results) > 3:
+        print(
+            f"MQTT {results[3].rate:>9.0f} positions/s drained by the gateway,"
+            f" {results[2].rate:.0f}/s live (publisher-bound)   (target >= 20000)"
+        )
+    print(
+        f"baseline {base.rate:>7.0f} rows/s; gateway TCP / baseline = {tcp.rate / base.rate:.1f}x"
+        "   (target >= 15x)"
+    )
+    if len(results) > 1 and results[1].latencies_s:
+        print(
+            f"p99 send->commit at half max: {percentile(results[1].latencies_s, 99) * 1000:.1f} ms"
+            "   (target < 200 ms)"
+        )
+    if tcp.latencies_s:
+        print(f"p50 send->commit at full speed: {statistics.median(tcp.latencies_s) * 1000:.1f} ms")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tcp", type=int, default=200_000, help="positions in the TCP phase")
+    p.add_argument("--gt06-share", type=int, default=10, help="percent of them from GT06 tags")
+    p.add_argument("--trackers", type=int, default=100, help="Teltonika connections")
+    p.add_argument("--gt06", type=int, default=10, help="GT06 connections")
+    p.add_argument("--records", type=int, default=100, help="records per Teltonika packet")
+    p.add_argument("--paced-seconds", type=float, default=5.0, help="length of the paced run")
+    p.add_argument("--mqtt", type=int, default=60_000, help="positions in the MQTT backlog")
+    p.add_argument("--mqtt-live", type=int, default=20_000, help="positions published live")
+    p.add_argument("--phones", type=int, default=20, help="MQTT phones")
+    p.add_argument("--mqtt-window", type=int, default=100, help="QoS 1 publishes in flight")
+    p.add_argument("--baseline", type=int, default=20_000, help="positions for the baseline")
+    p.add_argument("--baseline-connections", type=int, default=16)
+    p.add_argument("--cap", type=float, default=180.0, help="time cap per phase, seconds")
+    p.add_argument("--profile", metavar="FILE", help="py-spy raw profile of the TCP phase")
+    p.add_argument("--profile-mqtt", metavar="FILE", help="py-spy raw profile of the backlog")
+    p.add_argument("--profile-seconds", type=int, default=10)
+    p.add_argument("--keep", action="store_true", help="keep the trackgw_bench database")
+    args = p.parse_args()
+    try:
+        asyncio.run(run(args))
+    finally:
+        if not args.keep:
+            drop_database()
+
+
+if __name__ == "__main__":
+    main()
