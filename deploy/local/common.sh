@@ -39,7 +39,40 @@ as_pg() {
 }
 
 pg_running() { as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
-mq_pid() { [ -f "$MQ_DIR/mosquitto.pid" ] && cat "$MQ_DIR/mosquitto.pid" 2>/dev/null || true; }
+
+# Another checkout of the project on this machine may already run its cluster on our port
+# (CI clones the repository next to a developer's work tree). Then we use that cluster rather
+# than fail to bind: its data directory is asked from the server and remembered in $STATE.
+PG_ADOPTED=$STATE/pg/adopted-datadir
+serving_pg_datadir() {
+  psql -X -Atq -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'show data_directory' \
+    2>/dev/null || true
+}
+adopt_serving_cluster() {
+  if [ -f "$PG_ADOPTED" ] && [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    local d; d=$(cat "$PG_ADOPTED")
+    [ -f "$d/PG_VERSION" ] && PG_DATA=$d
+  fi
+  if ! pg_running; then
+    local d; d=$(serving_pg_datadir)
+    if [ -n "$d" ] && [ "$d" != "$PG_DATA" ]; then
+      mkdir -p "$STATE/pg"; echo "$d" >"$PG_ADOPTED"; PG_DATA=$d
+      say "port $PG_PORT is served by the project cluster in $d: using it"
+    fi
+  fi
+  PG_LOG=$PG_DATA/../server.log
+}
+# The same for the broker: a Mosquitto already listening on our port is used as it is.
+mq_serving_pid() {
+  ss -ltnpH "sport = :$MQTT_PORT" 2>/dev/null | sed -nE 's/.*"mosquitto",pid=([0-9]+).*/\1/p' | head -1
+}
+mq_pid() {
+  if [ -f "$MQ_DIR/mosquitto.pid" ] && kill -0 "$(cat "$MQ_DIR/mosquitto.pid")" 2>/dev/null; then
+    cat "$MQ_DIR/mosquitto.pid"
+  else
+    mq_serving_pid
+  fi
+}
 mq_running() {
   local pid; pid=$(mq_pid)
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q mosquitto "/proc/$pid/comm" 2>/dev/null
