@@ -21,11 +21,12 @@ from psycopg_pool import AsyncConnectionPool
 from protocols import registry
 
 from .alerts import AlertPublisher
-from .api import health
+from .api import billing, health
+from .api import circles as circles_api
 from .config import Settings
 from .entitlement_service import EntitlementService
 from .geofencing import GeofenceProcessor
-from .keys import MQTT_INGEST, POOL, SETTINGS, WRITER
+from .keys import ENTITLEMENTS, MQTT_INGEST, POOL, SETTINGS, WRITER
 from .listeners.http import add_phone_routes, osmand_app
 from .listeners.mqtt import MqttIngest
 from .listeners.tcp import TcpListener
@@ -101,7 +102,10 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     app[SETTINGS] = settings
     app[POOL] = pool
     app[WRITER] = writer
+    app[ENTITLEMENTS] = entitlements
     health.add_routes(app)
+    billing.add_routes(app)
+    circles_api.add_routes(app)
     add_phone_routes(app, router)
     gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
     gw.background.append(entitlements.run)

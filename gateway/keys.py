@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .entitlement_service import EntitlementService
     from .listeners.mqtt import MqttIngest
     from .pipeline.batcher import Writer
 
@@ -16,3 +17,4 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool")
 WRITER: web.AppKey[Writer] = web.AppKey("writer")
 MQTT_INGEST: web.AppKey[MqttIngest] = web.AppKey("mqtt_ingest")
+ENTITLEMENTS: web.AppKey[EntitlementService] = web.AppKey("entitlements")

@@ -52,5 +52,12 @@ def run(func: Any) -> Any:
         except CommandError as exc:
             print(f"trackgw: {exc}", file=sys.stderr)
             return exc.code
+        except psycopg.OperationalError as exc:
+            print(
+                f"trackgw: cannot reach the database: {str(exc).strip()}\n"
+                "(start the local services with deploy/local/up)",
+                file=sys.stderr,
+            )
+            return 1
 
     return handler
