@@ -48,9 +48,8 @@ class EntitlementService:
         self._snapshot: Snapshot | None = None
         self._version = 0
         self._built_mono = 0.0
-        self._reloaded = asyncio.Event()
-        self._wanted = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self._inflight: asyncio.Task[Snapshot] | None = None
+        self._inflight_started = 0.0
         #: called with each new snapshot after it is swapped in (e.g. reload places)
         self.on_reload: list[Callable[[Snapshot], Awaitable[None]]] = []
         metrics.entitlement_snapshot_age.set_function(self.age_s)
@@ -65,29 +64,37 @@ class EntitlementService:
         return 0.0 if self._snapshot is None else time.monotonic() - self._built_mono
 
     async def reload(self) -> Snapshot:
-        """Build a new snapshot from the database and swap it in."""
-        async with self._lock:
-            started = time.monotonic()
-            async with await psycopg.AsyncConnection.connect(self.url, connect_timeout=5) as conn:
-                snapshot = await load_snapshot(conn, self._version + 1, datetime.now(UTC))
-            self._version += 1
-            self._snapshot = snapshot  # the swap: one reference assignment
-            self._built_mono = started
-            for hook in self.on_reload:
-                try:
-                    await hook(snapshot)
-                except Exception:
-                    log.exception("an entitlement reload hook failed")
-            self._reloaded.set()
-            self._reloaded = asyncio.Event()
-            return snapshot
+        """A snapshot built by a reload that started after this call (concurrent callers share
+        one reload), swapped in before it returns."""
+        asked = time.monotonic()
+        while True:
+            task = self._inflight
+            if task is None or task.done():
+                self._inflight_started = time.monotonic()
+                task = self._inflight = asyncio.create_task(self._build())
+            if self._inflight_started >= asked:
+                return await asyncio.shield(task)
+            with contextlib.suppress(Exception):  # an older reload: let it finish, then ours
+                await asyncio.shield(task)
+
+    async def _build(self) -> Snapshot:
+        started = time.monotonic()
+        async with await psycopg.AsyncConnection.connect(self.url, connect_timeout=5) as conn:
+            snapshot = await load_snapshot(conn, self._version + 1, datetime.now(UTC))
+        self._version += 1
+        self._snapshot = snapshot  # the swap: one reference assignment
+        self._built_mono = started
+        for hook in self.on_reload:
+            try:
+                await hook(snapshot)
+            except Exception:
+                log.exception("an entitlement reload hook failed")
+        return snapshot
 
     async def reload_soon(self, within: float = 2.0) -> None:
-        """Ask the listener for a rebuild and wait (bounded) until one has happened."""
-        waiter = self._reloaded
-        self._wanted.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter.wait(), within)
+        """Reload now (shared with any reload already asked for), waiting at most ``within``."""
+        with contextlib.suppress(TimeoutError, psycopg.Error):
+            await asyncio.wait_for(self.reload(), within)
 
     async def run(self) -> None:
         """LISTEN and rebuild on change; also every ``refresh_s``. Survives lost connections."""
@@ -114,8 +121,7 @@ class EntitlementService:
                 await asyncio.sleep(self.debounce_s)  # let the rest of a change arrive
                 async for _note in conn.notifies(timeout=0.0):
                     pass
-            if got or self._wanted.is_set() or time.monotonic() - last > self.refresh_s:
-                self._wanted.clear()
+            if got or time.monotonic() - last > self.refresh_s:
                 await self.reload()
                 last = time.monotonic()
 

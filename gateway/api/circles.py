@@ -249,4 +249,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/circles", create_circle)
     app.router.add_get("/api/circles/{circle}/places", list_places)
     app.router.add_post("/api/circles/{circle}/places", add_places)
-    app.router.add_get("/api/circles/{circle}/history/{device}", device_history)
+    app.router.add_get("/api/circles/{circle}/history/{device:.+}", device_history)
