@@ -51,11 +51,26 @@ class Alert:
         return out
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LivePosition:
+    """A member's newest stored position, for the circle's live view (QoS 0: the next one
+    replaces it)."""
+
+    circle_id: str
+    payload: Mapping[str, Any]
+
+
 class AlertPublisher:
     def __init__(self, settings: MqttSettings, queue_max: int = 10_000) -> None:
         self.settings = settings
-        self._queue: asyncio.Queue[Alert] = asyncio.Queue(queue_max)
+        self._queue: asyncio.Queue[Alert | LivePosition] = asyncio.Queue(queue_max)
         self.dropped = 0
+
+    def publish_live(self, live: LivePosition) -> None:
+        """Best effort: a live position is dropped when the queue is half full (the next one
+        replaces it), so it never displaces an alert."""
+        if self._queue.qsize() < self._queue.maxsize // 2:
+            self._queue.put_nowait(live)
 
     def publish(self, alert: Alert) -> None:
         try:
@@ -89,7 +104,11 @@ class AlertPublisher:
                 log.warning("alert publisher lost the broker: %s; retrying", exc)
                 await asyncio.sleep(1.0)
 
-    async def _send(self, client: aiomqtt.Client, alert: Alert) -> None:
+    async def _send(self, client: aiomqtt.Client, alert: Alert | LivePosition) -> None:
+        if isinstance(alert, LivePosition):
+            topic = self.settings.live_topic.format(circle_id=alert.circle_id)
+            await client.publish(topic, json.dumps(alert.payload, separators=(",", ":")), qos=0)
+            return
         payload = json.dumps(alert.as_json(), separators=(",", ":"))
         topic = self.settings.alerts_topic.format(circle_id=alert.circle_id)
         await client.publish(topic, payload, qos=1)

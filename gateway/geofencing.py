@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,13 +38,15 @@ from geofence import (
 )
 from protocols.model import Position
 
-from .alerts import Alert, AlertPublisher
+from .alerts import Alert, AlertPublisher, LivePosition
 from .entitlement_service import EntitlementService
 from .store import writer
 
 log = logging.getLogger(__name__)
 
 PLACE_KINDS = frozenset({TransitionKind.ENTER, TransitionKind.EXIT})
+#: a device's live position goes to its circles at most this often
+LIVE_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class GeofenceProcessor:
         self._places_cache: dict[str, frozenset[str]] = {}
         self._airport_cache: dict[str, bool] = {}
         self._cache_version = -1
+        self._live: dict[int, Position] = {}
+        self._live_sent: dict[int, float] = {}
         self._places_rows_version = -1
         #: device db id -> (unique_id, account_id), for alert payloads
         self.devices: dict[int, tuple[str, str]] = directory_keys or {}
@@ -182,10 +187,13 @@ class GeofenceProcessor:
         self, positions: Sequence[tuple[int, Position]], batch: writer.Batch, now: datetime
     ) -> None:
         self._pending = None
+        self._live = {}
         if not positions:
             return
         snapshot = self.entitlements.snapshot
         fixes = sorted(positions, key=lambda item: item[1].fix_time)
+        for device_id, pos in fixes:  # the newest of each device, for the live view
+            self._live[device_id] = pos
         geo = Batch.from_fixes(
             [str(d) for d, _ in fixes],
             [p.fix_time for _, p in fixes],
@@ -262,10 +270,11 @@ class GeofenceProcessor:
         if self._pending is not None:
             self.state.apply(self._pending)
             self._pending = None
-        if not result.new_events:
-            return
         snapshot = self.entitlements.snapshot
         now = datetime.now(UTC)
+        self._publish_live(snapshot, now)
+        if not result.new_events:
+            return
         for event in result.new_events:
             if event.circle_id is None or event.kind.startswith("alarm:"):
                 continue
@@ -282,6 +291,32 @@ class GeofenceProcessor:
                     recipients=tuple(recipients),
                 )
             )
+
+    def _publish_live(self, snapshot: Snapshot, now: datetime) -> None:
+        mono = time.monotonic()
+        for device_id, pos in self._live.items():
+            if mono - self._live_sent.get(device_id, 0.0) < LIVE_INTERVAL_S:
+                continue
+            circles = snapshot.shared_circles(str(device_id), now)
+            if not circles:
+                continue
+            self._live_sent[device_id] = mono
+            unique_id, account = self.devices.get(device_id, (str(device_id), ""))
+            payload = {
+                "type": "position",
+                "member": account,
+                "device": unique_id,
+                "time": pos.fix_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "lat": pos.lat,
+                "lon": pos.lon,
+                "accuracy_m": pos.accuracy_m,
+                "speed_kmh": pos.speed_kmh,
+                "course_deg": pos.course_deg,
+                "battery_pct": pos.battery_pct,
+            }
+            for circle in circles:
+                self.alerts.publish_live(LivePosition(circle_id=circle, payload=payload))
+        self._live = {}
 
 
 def evaluate_safely(

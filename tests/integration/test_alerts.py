@@ -164,7 +164,11 @@ async def test_a_phone_crossing_a_place_gives_members_exactly_one_enter_and_one_
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     async with (
         services.running_gateway(s),
-        Listener(f"circles/{circle}/alerts", f"circles/{circle}/members/+/alerts") as app,
+        Listener(
+            f"circles/{circle}/alerts",
+            f"circles/{circle}/members/+/alerts",
+            f"circles/{circle}/live",
+        ) as app,
     ):
         await publish_track("alice", key, walk_home_and_leave(), start)
         await wait_for(lambda: len(app.of(f"circles/{circle}/alerts")) >= 2)
@@ -179,6 +183,10 @@ async def test_a_phone_crossing_a_place_gives_members_exactly_one_enter_and_one_
     assert enter["recipients"] == sorted([owner, other])
     assert set(enter["position"]) >= {"lat", "lon", "accuracy_m"}
     assert len(app.of(f"circles/{circle}/members/{other}/alerts")) == 2
+    live = app.of(f"circles/{circle}/live")
+    assert live, "no live position published"
+    assert {p["device"] for p in live} == {key}
+    assert all(p["type"] == "position" and p["member"] == owner for p in live)
     with services.connect() as conn:
         kinds = [
             r[0]
