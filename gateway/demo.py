@@ -27,12 +27,29 @@ CENTRE = (52.5145, 13.3501)
 RADIUS_M = 600.0
 
 
+#: the demo circle's place: on the loop's northern edge, so the phone enters and leaves it
+PLACE_NAME = "park-gate"
+PLACE_RADIUS_M = 120.0
+
+
 def provision(url: str) -> str:
-    """Idempotently create the demo account, circle and phone; returns the device key."""
+    """Idempotently create the demo account, circle, place and phone; returns the device key."""
     key = f"{DEMO_USER}/{DEMO_DEVICE}"
     with psycopg.connect(url, connect_timeout=5) as conn:
         admin.add_circle(conn, DEMO_CIRCLE, DEMO_ACCOUNT, "Demo family")
         admin.add_device(conn, "owntracks", key, DEMO_ACCOUNT, "Demo phone")
+        lat, lon = fix_at(0)
+        conn.execute(
+            "insert into places (circle_id, name, kind, geometry, radius_m)"
+            " values (%s, %s, 'circle', %s, %s) on conflict (circle_id, name) do nothing",
+            (
+                DEMO_CIRCLE,
+                PLACE_NAME,
+                json.dumps({"type": "Point", "coordinates": [lon, lat]}),
+                PLACE_RADIUS_M,
+            ),
+        )
+        conn.commit()
     return key
 
 
@@ -81,18 +98,26 @@ async def run_phone(settings: Settings, interval_s: float = 1.0, count: int | No
 
 
 async def run_reporter(settings: Settings, interval_s: float = 5.0) -> None:
-    """Log the growing row count, so the demo shows the gateway doing real work."""
+    """Log the growing row count and the circle's alerts, so the demo shows real work."""
     while True:
         await asyncio.sleep(interval_s)
         try:
             async with await psycopg.AsyncConnection.connect(settings.database.url) as conn:
-                row = await (
-                    await conn.execute(
-                        "select count(*) from positions p join devices d on d.id = p.device_id"
-                        " where d.account_id = %s",
-                        (DEMO_ACCOUNT,),
-                    )
-                ).fetchone()
-            log.info("demo: %d positions stored for the demo phone", row[0] if row else 0)
+                cur = await conn.execute(
+                    "select (select count(*) from positions p join devices d"
+                    "        on d.id = p.device_id where d.account_id = %s),"
+                    " (select count(*) from events where circle_id = %s)",
+                    (DEMO_ACCOUNT, DEMO_CIRCLE),
+                )
+                positions, alerts = await cur.fetchone() or (0, 0)
+            log.info(
+                "demo: %d positions stored for the demo phone, %d place alerts for circle %r"
+                " (watch them: mosquitto_sub -p %d -u member -P member-secret -t 'circles/%s/#')",
+                positions,
+                alerts,
+                DEMO_CIRCLE,
+                settings.mqtt.port,
+                DEMO_CIRCLE,
+            )
         except psycopg.Error as exc:
             log.warning("demo: cannot count positions: %s", exc)
