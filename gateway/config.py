@@ -172,7 +172,7 @@ def _build(
     known = {f.name for f in fields(cls)}
     for key in data:
         if key not in known:
-            problems.append(f"unknown setting {prefix}{key!r}")
+            problems.append(f"unknown setting {(prefix + key)!r}")
     values: dict[str, Any] = {}
     for f in fields(cls):
         hint = hints[f.name]
