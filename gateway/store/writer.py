@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,10 @@ _POSITION_TYPES = [
     "int2",
     "float4",
     "int2",
-    "jsonb",
+    # attributes: jsonb, sent already in jsonb's binary form (version byte + JSON text, see
+    # ``attributes_json``); declared bytea so that psycopg passes the bytes through untouched
+    # instead of JSON-encoding them a second time (which stored a jsonb *string*)
+    "bytea",
 ]
 
 #: one row of ``positions``, in _POSITION_COLUMNS order
@@ -49,7 +53,7 @@ PositionRow = tuple[
     int | None,
     float | None,
     int,
-    str | None,
+    bytes | None,
 ]
 
 
@@ -179,10 +183,38 @@ async def write(conn: psycopg.AsyncConnection[Any], batch: Batch) -> WriteResult
     return WriteResult(inserted, len(new_events), tuple(new_events))
 
 
-def attributes_json(attributes: Any) -> str | None:
+#: jsonb's binary input format: a version byte, then the JSON text
+_JSONB_VERSION = b"\x01"
+_encode_json: Callable[[Any], str] = json.JSONEncoder(
+    separators=(",", ":"), default=str, check_circular=False
+).encode
+#: recent attribute sets -> their encoding. Trackers send the same few small sets (priority,
+#: event IO, ignition ...) over and over, so most lookups hit. Bounded: cleared when full.
+_ATTRIBUTES_CACHE: dict[tuple[Any, ...], bytes] = {}
+_ATTRIBUTES_CACHE_MAX = 4096
+
+
+def attributes_json(attributes: Any) -> bytes | None:
+    """``attributes`` as the bytes of a jsonb value in binary COPY format (None when empty)."""
     if not attributes:
         return None
-    return json.dumps(dict(attributes), separators=(",", ":"), default=str)
+    values = attributes.values()
+    types = tuple(map(type, values))
+    # The key holds the value types too (1, 1.0 and True are equal keys but different JSON);
+    # floats are not cached at all (-0.0 == 0.0, nan != nan, and they rarely repeat).
+    if float in types:
+        return _JSONB_VERSION + _encode_json(dict(attributes)).encode()
+    try:
+        key = (*attributes.items(), *types)
+        encoded = _ATTRIBUTES_CACHE.get(key)
+    except TypeError:  # an unhashable value (not in the model, but never fail a batch on it)
+        return _JSONB_VERSION + _encode_json(dict(attributes)).encode()
+    if encoded is None:
+        encoded = _JSONB_VERSION + _encode_json(dict(attributes)).encode()
+        if len(_ATTRIBUTES_CACHE) >= _ATTRIBUTES_CACHE_MAX:
+            _ATTRIBUTES_CACHE.clear()
+        _ATTRIBUTES_CACHE[key] = encoded
+    return encoded
 
 
 def position_row(device_id: int, pos: Any, received_at: datetime, flags: int = 0) -> PositionRow:
