@@ -83,7 +83,7 @@ class AlertPublisher:
 
     async def run(self) -> None:
         s = self.settings
-        pending: Alert | None = None
+        pending: Alert | LivePosition | None = None
         while True:
             try:
                 async with aiomqtt.Client(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,7 @@ class Gateway:
     http_port: int = 0
     osmand_port: int = 0
     #: extra long-running coroutines (entitlement refresh, place refresh ...)
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
 async def _connect_writer(url: str) -> psycopg.AsyncConnection[Any]:
@@ -122,7 +123,7 @@ async def start_listeners(gw: Gateway) -> None:
             spec = registry.get(name)
             listener = TcpListener(
                 name,
-                lambda spec=spec: spec.new_session("tcp", None),
+                functools.partial(spec.new_session, "tcp", None),
                 host,
                 port,
                 gw.router,

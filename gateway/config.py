@@ -154,7 +154,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Setti
             problems.append(f"config file {str(file)!r} not found")
         except tomllib.TOMLDecodeError as exc:
             problems.append(f"config file {str(file)!r}: {exc}")
-    settings = _build(Settings, data, "", env, problems)
+    settings: Settings = _build(Settings, data, "", env, problems)
     problems.extend(_validate(settings))
     if problems:
         raise ConfigError(problems)

@@ -68,7 +68,7 @@ def migrate(url: str) -> list[Migration]:
                             migration.name,
                         )
                     continue
-                conn.execute(migration.sql)  # type: ignore[call-overload]
+                conn.execute(migration.sql.encode())
                 conn.execute(
                     "insert into schema_migrations (version, name, checksum) values (%s, %s, %s)",
                     (migration.version, migration.name, migration.checksum),
