@@ -82,6 +82,11 @@ class Session:
     def buffered(self) -> int:
         return self._framer.buffered
 
+    @property
+    def skipped(self) -> int:
+        """Garbage bytes the framer has skipped so far (the listener bounds them)."""
+        return self._framer.skipped
+
     def receive(self, data: bytes) -> list[Message]:
         if self.failed:
             return []

@@ -59,6 +59,10 @@ class AutoSession:
     def buffered(self) -> int:
         return self._inner.buffered if self._inner is not None else len(self._head)
 
+    @property
+    def skipped(self) -> int:
+        return self._inner.skipped if self._inner is not None else 0
+
     def receive(self, data: bytes) -> list[Message]:
         if self._inner is not None:
             out = self._inner.receive(data)

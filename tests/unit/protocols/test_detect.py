@@ -48,3 +48,17 @@ def test_garbage_is_fatal_and_bounded() -> None:
     assert rejected.fatal
     assert session.failed
     assert session.receive(LOGIN_VL03) == []
+
+
+def test_skipped_garbage_is_visible_through_the_auto_session() -> None:
+    # Built: garbage before a GT06 login (the GT06 v1.8.1 §5.1 login example's layout); the
+    # listener reads ``skipped`` to cut off a connection that sends only garbage.
+    from protocols import simulate
+    from protocols.detect import new_auto_session
+
+    session = new_auto_session()
+    login = simulate.gt06_login("123456789012345")
+    session.receive(login)
+    assert session.protocol == "gt06"
+    session.receive(b"\x00garbage\xff" + login)
+    assert session.skipped == len(b"\x00garbage\xff")
