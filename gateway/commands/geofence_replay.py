@@ -4,8 +4,10 @@
 
 PLACES is a GeoJSON FeatureCollection (Point features with ``properties.radius_m``,
 Polygon and MultiPolygon features; ``properties.id`` names each place). TRACK is CSV
-with the header ``device,time,lat,lon,accuracy_m,speed_kmh`` (ISO 8601 times with a
-zone; accuracy and speed may be empty). Rows are fed, in file order, in batches
+whose header starts with ``device,time,lat,lon,accuracy_m,speed_kmh`` (ISO 8601 times
+with a zone; accuracy and speed may be empty). Further columns after those six (such as
+``course_deg,altitude_m`` in ``trackgw history export --format csv``) are ignored; every
+row has as many fields as the header. Rows are fed, in file order, in batches
 through :func:`geofence.evaluate` -- the gateway's own engine -- and every
 transition is printed as one JSON object per line, in time order::
 
@@ -144,12 +146,14 @@ def _read_track(path: Path) -> list[_Row]:
         with path.open(encoding="utf-8", newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
-            if header is None or tuple(h.strip() for h in header) != TRACK_HEADER:
+            names = tuple(h.strip() for h in header) if header is not None else ()
+            if names[: len(TRACK_HEADER)] != TRACK_HEADER:
                 raise ReplayInputError(
-                    f"{path} line 1: header must be {','.join(TRACK_HEADER)!r}, got {header!r}"
+                    f"{path} line 1: header must be {','.join(TRACK_HEADER)!r} "
+                    f"(more columns may follow), got {header!r}"
                 )
             return [
-                _parse_row(row, f"{path} line {reader.line_num}")
+                _parse_row(row, len(names), f"{path} line {reader.line_num}")
                 for row in reader
                 if any(cell.strip() for cell in row)
             ]
@@ -159,10 +163,14 @@ def _read_track(path: Path) -> list[_Row]:
         raise ReplayInputError(f"{path}: not valid CSV: {exc}") from exc
 
 
-def _parse_row(row: list[str], where: str) -> _Row:
-    if len(row) != len(TRACK_HEADER):
-        raise ReplayInputError(f"{where}: expected {len(TRACK_HEADER)} fields, got {len(row)}")
-    device, time_s, lat_s, lon_s, acc_s, speed_s = (cell.strip() for cell in row)
+def _parse_row(row: list[str], width: int, where: str) -> _Row:
+    """One data row of a track whose header has ``width`` columns (the six of
+    ``TRACK_HEADER`` first; the cells of any further columns are not read)."""
+    if len(row) != width:
+        raise ReplayInputError(f"{where}: expected {width} fields, got {len(row)}")
+    device, time_s, lat_s, lon_s, acc_s, speed_s = (
+        cell.strip() for cell in row[: len(TRACK_HEADER)]
+    )
     if not device:
         raise ReplayInputError(f"{where}: empty device")
     try:
