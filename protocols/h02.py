@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from protocols._checks import bcd_digits
+from protocols._framing import BufferedFramer
 from protocols.base import Detection, ProtocolSpec, Session, SessionState, Transport
 from protocols.errors import FrameTooLarge, Malformed, UnsupportedMessage
 from protocols.model import AttributeValue, DeviceInfo, Heartbeat, Message, Position, Reply
@@ -41,22 +42,15 @@ class BinaryFlag(enum.IntFlag):
     EAST = 0x8  #: bit 3: east longitude
 
 
-class H02Framer:
+class H02Framer(BufferedFramer[bytes]):
     """Stream bytes -> ``*...#`` text frames and 32-byte ``$`` frames; skips the rest."""
 
-    __slots__ = ("_buf", "_skipped")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._buf = b""
-        self._skipped = 0
+        super().__init__(b"")
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
 
-    @property
-    def skipped(self) -> int:
-        return self._skipped
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf + data if self._buf else bytes(data)

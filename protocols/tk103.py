@@ -21,6 +21,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 
 from . import _common as common
+from ._framing import BufferedFramer
 from .base import Detection, ProtocolSpec, Session, SessionState, Transport
 from .errors import FrameTooLarge, Malformed, UnsupportedMessage
 from .model import (
@@ -106,26 +107,25 @@ class Fields:
     TEMPERATURE = 18  #: e.g. ``T:+19.0``
 
 
-class Tk103Framer:
+class Tk103Framer(BufferedFramer[bytearray]):
     """Splits the stream at ``;``/CR/LF; drops bytes before a recognised frame start."""
 
-    __slots__ = ("_buffer", "_scanned", "_skipped")
+    __slots__ = ("_scanned",)
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        super().__init__(bytearray())
         self._scanned = 0
-        self._skipped = 0
 
     def feed(self, data: bytes) -> list[bytes]:
-        self._buffer += data
+        self._buf += data
         frames: list[bytes] = []
         while True:
-            match = TERMINATORS.search(self._buffer, self._scanned)
+            match = TERMINATORS.search(self._buf, self._scanned)
             if match is None:
-                self._scanned = len(self._buffer)
+                self._scanned = len(self._buf)
                 break
-            chunk = bytes(self._buffer[: match.start()])
-            del self._buffer[: match.end()]
+            chunk = bytes(self._buf[: match.start()])
+            del self._buf[: match.end()]
             self._scanned = 0
             if len(chunk) > MAX_FRAME:
                 raise FrameTooLarge(f"line of {len(chunk)} bytes", protocol=PROTOCOL, data=chunk)
@@ -135,21 +135,15 @@ class Tk103Framer:
                 continue
             self._skipped += start.start()
             frames.append(chunk[start.start() :])
-        if len(self._buffer) > MAX_FRAME:
+        if len(self._buf) > MAX_FRAME:
             raise FrameTooLarge(
-                f"no terminator in {len(self._buffer)} bytes",
+                f"no terminator in {len(self._buf)} bytes",
                 protocol=PROTOCOL,
-                data=bytes(self._buffer),
+                data=bytes(self._buf),
             )
         return frames
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
 
-    @property
-    def skipped(self) -> int:
-        return self._skipped
 
 
 def _imei(text: str, frame: bytes) -> str:

@@ -24,6 +24,7 @@ import re
 from datetime import UTC, datetime
 
 from . import _common as common
+from ._framing import BufferedFramer
 from .base import Detection, ProtocolSpec, Session, SessionState, Transport
 from .errors import FrameTooLarge, Malformed, UnsupportedMessage
 from .model import (
@@ -85,55 +86,48 @@ class Field:
     WIFI_ITEM = 3  #: name, MAC, signal
 
 
-class WatchFramer:
+class WatchFramer(BufferedFramer[bytearray]):
     """``[`` .. ``]`` frames delimited by their hex LEN; garbage before ``[`` is skipped."""
 
-    __slots__ = ("_buffer", "_skipped")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._skipped = 0
+        super().__init__(bytearray())
 
     def feed(self, data: bytes) -> list[bytes]:
-        self._buffer += data
+        self._buf += data
         frames: list[bytes] = []
-        while self._buffer:
-            start = self._buffer.find(OPEN)
+        while self._buf:
+            start = self._buf.find(OPEN)
             if start < 0:
-                self._drop(len(self._buffer))
+                self._drop(len(self._buf))
                 break
             self._drop(start)
-            header = _HEADER.match(self._buffer)
+            header = _HEADER.match(self._buf)
             if header is None:
-                if _PARTIAL.fullmatch(self._buffer):
+                if _PARTIAL.fullmatch(self._buf):
                     break  # a header still arriving
                 self._drop(1)
                 continue
             end = header.end() + int(header.group(3), HEX)
             if end + 1 > MAX_FRAME:
                 raise FrameTooLarge(
-                    f"frame of {end + 1} bytes", protocol=PROTOCOL, data=bytes(self._buffer)
+                    f"frame of {end + 1} bytes", protocol=PROTOCOL, data=bytes(self._buf)
                 )
-            if len(self._buffer) <= end:
+            if len(self._buf) <= end:
                 break  # content still arriving
-            if self._buffer[end] != CLOSE:
+            if self._buf[end] != CLOSE:
                 self._drop(1)  # LEN does not land on "]": not a frame, resync
                 continue
-            frames.append(bytes(self._buffer[: end + 1]))
-            del self._buffer[: end + 1]
+            frames.append(bytes(self._buf[: end + 1]))
+            del self._buf[: end + 1]
         return frames
 
     def _drop(self, count: int) -> None:
-        del self._buffer[:count]
+        del self._buf[:count]
         self._skipped += count
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
 
-    @property
-    def skipped(self) -> int:
-        return self._skipped
 
 
 def encode_reply(vendor: str, device_id: str, content: str) -> bytes:

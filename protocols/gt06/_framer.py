@@ -8,6 +8,7 @@ start marker, and a "frame" whose stop bits are not 0D 0A, are skipped (counted 
 
 from __future__ import annotations
 
+from protocols._framing import BufferedFramer
 from protocols.errors import FrameTooLarge
 
 from ._types import LONG_START, MIN_LENGTH, SHORT_START, STOP
@@ -32,22 +33,15 @@ def _next_start(buf: bytes | bytearray, start: int) -> int:
     return min(a, b)
 
 
-class Gt06Framer:
+class Gt06Framer(BufferedFramer[bytes]):
     """Stream bytes -> whole GT06 frames (start bits through stop bits)."""
 
-    __slots__ = ("_buf", "_skipped")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._buf = b""
-        self._skipped = 0
+        super().__init__(b"")
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
 
-    @property
-    def skipped(self) -> int:
-        return self._skipped
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf + data if self._buf else bytes(data)

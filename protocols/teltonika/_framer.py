@@ -9,6 +9,7 @@ byte. A declared length beyond ``MAX_FRAME`` is ``FrameTooLarge`` (fatal).
 
 from __future__ import annotations
 
+from protocols._framing import BufferedFramer
 from protocols.errors import FrameTooLarge
 
 PROTOCOL = "teltonika"
@@ -21,22 +22,15 @@ _AVL_HEAD = 8
 _CRC_SIZE = 4
 
 
-class TeltonikaFramer:
+class TeltonikaFramer(BufferedFramer[bytes]):
     """Stream bytes -> IMEI handshakes and whole AVL packets."""
 
-    __slots__ = ("_buf", "_skipped")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._buf = b""
-        self._skipped = 0
+        super().__init__(b"")
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
 
-    @property
-    def skipped(self) -> int:
-        return self._skipped
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf + data if self._buf else bytes(data)
