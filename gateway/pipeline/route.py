@@ -9,8 +9,9 @@ its plan is not stored and not acknowledged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from protocols.model import (
     DeviceEvent,
@@ -61,15 +62,18 @@ class Router:
         if device is not None and reason is None and self.gate is not None:
             reason = await self.gate(device)
         if reason is not None:
-            metrics.devices_refused.labels(protocol, reason).inc()
-            if self._log_limit.allow((key, reason)):
-                log.warning(
-                    "refusing data from device %r: %s",
-                    key,
-                    reason,
-                    extra={"device_key": key, "protocol": protocol, "reason": reason},
-                )
+            self._note_refused(key, protocol, reason)
         return device, reason
+
+    def _note_refused(self, key: str, protocol: str, reason: str) -> None:
+        metrics.devices_refused.labels(protocol, reason).inc()
+        if self._log_limit.allow((key, reason)):
+            log.warning(
+                "refusing data from device %r: %s",
+                key,
+                reason,
+                extra={"device_key": key, "protocol": protocol, "reason": reason},
+            )
 
     def note_rejected(self, protocol: str, item: Rejected, peer: str = "") -> None:
         reason = getattr(item.error, "reason", type(item.error).__name__)
@@ -99,58 +103,144 @@ class Router:
         envelope = Envelope()
         refused = False
         devices: dict[str, Device | None] = {}
+        positions = frames = 0  # counted here, added to the metrics once per call
 
         async def device_for(key: str) -> Device | None:
             nonlocal refused
-            if key not in devices:
-                device, reason = await self.identify(key, protocol)
-                devices[key] = None if reason is not None else device
-                if reason is not None:
-                    refused = True
-                    out.refused = reason
+            device, reason = await self.identify(key, protocol)
+            devices[key] = None if reason is not None else device
+            if reason is not None:
+                refused = True
+                out.refused = reason
             return devices[key]
 
-        for item in messages:
-            if isinstance(item, Position):
-                metrics.positions_received.labels(protocol).inc()
-                device = await device_for(item.device_key)
-                if device is not None:
-                    envelope.positions.append((device.id, item))
-                    out.data_items += 1
-            elif isinstance(item, DeviceEvent):
-                metrics.frames_received.labels(protocol).inc()
-                device = await device_for(item.device_key)
-                if device is not None:
-                    envelope.events.append((device.id, item))
-                    if item.position is not None:
-                        envelope.positions.append((device.id, item.position))
-                    out.data_items += 1
-            elif isinstance(item, Reply):
-                if refused:
-                    continue  # nothing from a refused device is acknowledged or answered
-                if item.acks_data:
-                    data = item.data
-                    envelope.on_commit = _sender(send, data)
-                    await self.intake.put(envelope)
-                    envelope = Envelope()
-                else:
-                    send(item.data)
-                out.replies.append(item.data)
-            elif isinstance(item, Rejected):
-                out.errors += 1
-                self.note_rejected(protocol, item, peer)
-                if item.fatal:
-                    out.close = f"fatal {type(item.error).__name__}"
-            elif isinstance(item, Login):
-                metrics.frames_received.labels(protocol).inc()
-                if await device_for(item.device_key) is None:
-                    out.close = f"device refused: {out.refused}"
-            elif isinstance(item, (Heartbeat, DeviceInfo)):
-                metrics.frames_received.labels(protocol).inc()
+        try:
+            for item in messages:
+                if isinstance(item, Position):
+                    positions += 1
+                    key = item.device_key
+                    device = devices[key] if key in devices else await device_for(key)
+                    if device is not None:
+                        envelope.positions.append((device.id, item))
+                        out.data_items += 1
+                elif isinstance(item, DeviceEvent):
+                    frames += 1
+                    key = item.device_key
+                    device = devices[key] if key in devices else await device_for(key)
+                    if device is not None:
+                        envelope.events.append((device.id, item))
+                        if item.position is not None:
+                            envelope.positions.append((device.id, item.position))
+                        out.data_items += 1
+                elif isinstance(item, Reply):
+                    if refused:
+                        continue  # nothing from a refused device is acknowledged or answered
+                    if item.acks_data:
+                        data = item.data
+                        envelope.on_commit = _sender(send, data)
+                        await self.intake.put(envelope)
+                        envelope = Envelope()
+                    else:
+                        send(item.data)
+                    out.replies.append(item.data)
+                elif isinstance(item, Rejected):
+                    out.errors += 1
+                    self.note_rejected(protocol, item, peer)
+                    if item.fatal:
+                        out.close = f"fatal {type(item.error).__name__}"
+                elif isinstance(item, Login):
+                    frames += 1
+                    key = item.device_key
+                    device = devices[key] if key in devices else await device_for(key)
+                    if device is None:
+                        out.close = f"device refused: {out.refused}"
+                elif isinstance(item, (Heartbeat, DeviceInfo)):
+                    frames += 1
+        finally:
+            if positions:
+                _counter(_POSITIONS_RECEIVED, metrics.positions_received, protocol).inc(positions)
+            if frames:
+                _counter(_FRAMES_RECEIVED, metrics.frames_received, protocol).inc(frames)
         if envelope.positions or envelope.events or on_last_commit is not None:
             envelope.on_commit = on_last_commit
             await self.intake.put(envelope)
         return out
+
+    async def route_reads(
+        self,
+        protocol: str,
+        reads: Sequence[tuple[str, list[Message]]],
+        on_last_commit: Callable[[], None],
+    ) -> int:
+        """Route many small reads that get no reply but one acknowledgement each (MQTT
+        messages: ``(peer, messages)`` per read) as one: each device is identified once per
+        call, all their data goes into one envelope, and ``on_last_commit`` (every PUBACK)
+        runs once that envelope has committed — also when nothing in it was data (a malformed
+        message, an unknown device: dropped, counted, still acknowledged).
+
+        Counting is per read, as ``route`` does it for one read: a refused device is counted
+        once in each read it sent data in. Replies are dropped (MQTT has no way back but the
+        acknowledgement). Returns the number of data items queued.
+        """
+        envelope = Envelope()
+        positions_out = envelope.positions
+        events_out = envelope.events
+        known: dict[str, tuple[Device | None, str | None]] = {}
+        positions = frames = data_items = 0
+        try:
+            for peer, messages in reads:
+                counted: set[str] | None = None  # refused devices already counted in this read
+                for item in messages:
+                    if not isinstance(item, (Position, DeviceEvent, Login)):
+                        if isinstance(item, Rejected):
+                            self.note_rejected(protocol, item, peer)
+                        elif isinstance(item, (Heartbeat, DeviceInfo)):
+                            frames += 1
+                        continue  # a Reply: nowhere to send it
+                    key = item.device_key
+                    answer = known.get(key)
+                    if answer is None:
+                        answer = known[key] = await self.identify(key, protocol)
+                        if answer[1] is not None:  # identify counted it for this read
+                            counted = {key} if counted is None else counted | {key}
+                    elif answer[1] is not None and (counted is None or key not in counted):
+                        counted = {key} if counted is None else counted | {key}
+                        self._note_refused(key, protocol, answer[1])
+                    device = answer[0] if answer[1] is None else None
+                    if isinstance(item, Position):
+                        positions += 1
+                        if device is not None:
+                            positions_out.append((device.id, item))
+                            data_items += 1
+                    elif isinstance(item, DeviceEvent):
+                        frames += 1
+                        if device is not None:
+                            events_out.append((device.id, item))
+                            if item.position is not None:
+                                positions_out.append((device.id, item.position))
+                            data_items += 1
+                    else:
+                        frames += 1  # a Login: the device is identified, nothing to store
+        finally:
+            if positions:
+                _counter(_POSITIONS_RECEIVED, metrics.positions_received, protocol).inc(positions)
+            if frames:
+                _counter(_FRAMES_RECEIVED, metrics.frames_received, protocol).inc(frames)
+        envelope.on_commit = on_last_commit
+        await self.intake.put(envelope)
+        return data_items
+
+
+#: labelled children by protocol: ``labels()`` costs more than the increment itself
+_POSITIONS_RECEIVED: dict[str, Any] = {}
+_FRAMES_RECEIVED: dict[str, Any] = {}
+
+
+def _counter(cache: dict[str, Any], counter: Any, protocol: str) -> Any:
+    child = cache.get(protocol)
+    if child is None:
+        child = cache[protocol] = counter.labels(protocol)
+    return child
 
 
 def _sender(send: Callable[[bytes], None], data: bytes) -> Callable[[], None]:
