@@ -50,7 +50,8 @@ class MqttSettings:
     live_topic: str = "circles/{circle_id}/live"
     keepalive_s: int = 30
     #: QoS 1 messages taken from the broker before a PUBACK: bounds what a crash can redeliver
-    max_inflight: int = 1000
+    #: (the broker's max_inflight_messages, deploy/mosquitto/mosquitto.conf, sets it for v3.1.1)
+    max_inflight: int = 5000
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import socket
 from collections import OrderedDict, deque
+from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from protocols import registry
+from protocols.model import Message
 
 from .. import metrics
 from ..config import MqttSettings
@@ -33,6 +37,10 @@ log = logging.getLogger(__name__)
 
 #: sessions kept per topic (one per phone); the least recently used is dropped past this
 MAX_SESSIONS = 50_000
+#: messages routed as one envelope (one commit releases their PUBACKs); well below batch_max
+MAX_GROUP = 1000
+#: packets read from the socket per readiness callback before yielding to the event loop
+READ_BURST = 1000
 
 
 def topic_route(topic: str) -> tuple[str, str] | None:
@@ -62,6 +70,7 @@ class MqttIngest:
         self._stopping = False
         self._misc: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
+        self._poll: Any = None
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
@@ -82,12 +91,25 @@ class MqttIngest:
     # -- paho callbacks (all run on the event loop thread) ------------------------------------
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._sock = sock
-        self._loop.add_reader(sock, client.loop_read)
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN)
+        self._loop.add_reader(sock, self._read_ready)
+
+    def _read_ready(self) -> None:
+        """Read every packet already here, not one per turn of the event loop: paho's
+        ``loop_read`` reads one packet (a few small recv calls) and returns."""
+        client, poll = self.client, self._poll
+        for _ in range(READ_BURST):
+            if client.loop_read() != paho.MQTT_ERR_SUCCESS or self._sock is None:
+                return
+            if poll is None or not poll.poll(0):
+                return
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._loop.remove_reader(sock)
         self._loop.remove_writer(sock)
         self._sock = None
+        self._poll = None
 
     def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._loop.add_writer(sock, client.loop_write)
@@ -140,8 +162,7 @@ class MqttIngest:
                         return
                     self._inbox_ready.clear()
                     await self._inbox_ready.wait()
-                generation, message = self._inbox.popleft()
-                await self._ingest(generation, message)
+                await self._ingest_waiting()
         finally:
             self._misc.cancel()
 
@@ -181,29 +202,46 @@ class MqttIngest:
             self._sessions.move_to_end(topic)
         return session
 
-    async def _ingest(self, generation: int, message: paho.MQTTMessage) -> None:
-        mid, qos = message.mid, message.qos
+    async def _ingest_waiting(self) -> None:
+        """Route what is waiting in the inbox (up to ``MAX_GROUP`` messages) as one envelope
+        per protocol; its commit releases all their PUBACKs together."""
+        inbox = self._inbox
+        groups: dict[str, tuple[list[tuple[str, list[Message]]], list[tuple[int, int, int]]]] = {}
+        for _ in range(min(len(inbox), MAX_GROUP)):
+            generation, message = inbox.popleft()
+            topic = message.topic
+            routed = topic_route(topic)
+            if routed is None:
+                metrics.frames_rejected.labels("mqtt", "UnknownTopic").inc()
+                self._ack_all(((generation, message.mid, message.qos),))  # nothing to store
+                continue
+            protocol, key = routed
+            group = groups.get(protocol)
+            if group is None:
+                group = groups[protocol] = ([], [])
+            # The phone gets nothing back over MQTT but the PUBACK: replies are not sent.
+            group[0].append((key, self._session(topic, protocol, key).receive(message.payload)))
+            group[1].append((generation, message.mid, message.qos))
+        for protocol, (reads, acks) in groups.items():
+            try:
+                await self.router.route_reads(protocol, reads, partial(self._ack_all, acks))
+            except RuntimeError:
+                self._stopping = True  # intake closed: the broker redelivers after restart
+                return
 
-        def ack() -> None:
-            # A mid belongs to one connection: after a reconnect the broker redelivers the
-            # message itself (and the store deduplicates), so an old mid is never acked.
-            if qos > 0 and generation == self._generation and self.client.is_connected():
-                self.client.ack(mid, qos)
+    def _ack_all(self, acks: Iterable[tuple[int, int, int]]) -> None:
+        """PUBACK these messages (after the commit that holds their data).
 
-        routed = topic_route(message.topic)
-        if routed is None:
-            metrics.frames_rejected.labels("mqtt", "UnknownTopic").inc()
-            ack()
+        A mid belongs to one connection: after a reconnect the broker redelivers the message
+        itself (and the store deduplicates), so a mid from an older connection is never acked.
+        """
+        client = self.client
+        if not client.is_connected():
             return
-        protocol, key = routed
-        messages = self._session(message.topic, protocol, key).receive(message.payload)
-        # The phone gets nothing back over MQTT but the PUBACK: replies are not sent.
-        try:
-            await self.router.route(
-                protocol, messages, lambda _b: None, peer=key, on_last_commit=ack
-            )
-        except RuntimeError:
-            self._stopping = True  # intake closed: the broker redelivers after restart
+        current = self._generation
+        for generation, mid, qos in acks:
+            if qos > 0 and generation == current:
+                client.ack(mid, qos)
 
     def stop_reading(self) -> None:
         self._stopping = True
