@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -54,6 +55,10 @@ class _Prepared:
     now: datetime
 
 
+#: the interpreter's thread switch interval while a writer runs (see _DatabaseThread)
+SWITCH_INTERVAL_S = 0.001
+
+
 class _DatabaseThread:
     """An event loop in a thread of its own for the writer's database I/O.
 
@@ -64,6 +69,11 @@ class _DatabaseThread:
     """
 
     def __init__(self) -> None:
+        # When its socket is ready this thread waits for the GIL until the main thread hands it
+        # over: at most the switch interval, once per round trip. 5 ms (Python's default) cost
+        # ~15% of TCP throughput here; 1 ms is the process-wide setting from now on.
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="writer-db", daemon=True)
         self.thread.start()
