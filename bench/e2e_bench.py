@@ -248,7 +248,7 @@ async def tcp_phase(s: Any, args: argparse.Namespace) -> Result:
 
 
 async def paced_phase(s: Any, args: argparse.Namespace, rate: float) -> Result:
-    target = rate / 2
+    target = args.paced_rate or rate / 2
     total = max(args.records * args.trackers, int(target * args.paced_seconds))
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=40)
     load = teltonika_load(args.trackers, total, args.records, start, "36")
@@ -258,7 +258,8 @@ async def paced_phase(s: Any, args: argparse.Namespace, rate: float) -> Result:
         run_teltonika(s.ports.teltonika, load, args.records, interval), args.cap
     )
     sent = sum(len(p) for p in load.values()) * args.records
-    return Result(f"TCP paced at {target:.0f}/s (half max)", sent, seconds, latencies)
+    what = "fixed" if args.paced_rate else "half max"
+    return Result(f"TCP paced at {target:.0f}/s ({what})", sent, seconds, latencies)
 
 
 def histogram(http_port: int, name: str) -> dict[float, float]:
@@ -523,7 +524,8 @@ async def run(args: argparse.Namespace) -> None:
     )
     if len(results) > 1 and results[1].latencies_s:
         print(
-            f"p99 send->commit at half max: {percentile(results[1].latencies_s, 99) * 1000:.1f} ms"
+            f"p99 send->commit at {'a fixed rate' if args.paced_rate else 'half max'}:"
+            f" {percentile(results[1].latencies_s, 99) * 1000:.1f} ms"
             "   (target < 200 ms)"
         )
     if tcp.latencies_s:
@@ -538,6 +540,9 @@ def main() -> None:
     p.add_argument("--gt06", type=int, default=10, help="GT06 connections")
     p.add_argument("--records", type=int, default=100, help="records per Teltonika packet")
     p.add_argument("--paced-seconds", type=float, default=5.0, help="length of the paced run")
+    p.add_argument(
+        "--paced-rate", type=float, default=0.0, help="paced rate (default: half of phase 1's)"
+    )
     p.add_argument("--mqtt", type=int, default=60_000, help="positions in the MQTT backlog")
     p.add_argument("--mqtt-live", type=int, default=20_000, help="positions published live")
     p.add_argument("--phones", type=int, default=20, help="MQTT phones")
