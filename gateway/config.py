@@ -49,9 +49,6 @@ class MqttSettings:
     alerts_topic: str = "circles/{circle_id}/alerts"
     live_topic: str = "circles/{circle_id}/live"
     keepalive_s: int = 30
-    #: QoS 1 messages taken from the broker before a PUBACK: bounds what a crash can redeliver
-    #: (the broker's max_inflight_messages, deploy/mosquitto/mosquitto.conf, sets it for v3.1.1)
-    max_inflight: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +78,9 @@ class PortSettings:
 
 @dataclass(frozen=True, slots=True)
 class LimitSettings:
-    max_frame_bytes: int = 8192
+    #: garbage bytes (outside any frame) a TCP connection may send before it is closed; each
+    #: protocol's framer bounds the size of a frame itself
+    max_garbage_bytes: int = 4096
     idle_timeout_s: float = 600.0
     max_connections_per_ip: int = 200
     #: rejected frames tolerated on one connection before it is closed
@@ -244,8 +243,8 @@ def _validate(s: Settings) -> list[str]:
         problems.append("pipeline.batch_max must be at least 1")
     if s.pipeline.queue_max < s.pipeline.batch_max:
         problems.append("pipeline.queue_max must be at least pipeline.batch_max")
-    if s.limits.max_frame_bytes < 256:
-        problems.append("limits.max_frame_bytes must be at least 256")
+    if s.limits.max_garbage_bytes < 0:
+        problems.append("limits.max_garbage_bytes must not be negative")
     if s.log_format not in {"json", "text"}:
         problems.append(f"log_format must be 'json' or 'text', got {s.log_format!r}")
     if not s.database.url.startswith(("postgresql://", "postgres://")):

@@ -18,6 +18,12 @@ frames_rejected = Counter(
     ["protocol", "reason"],
     registry=REGISTRY,
 )
+garbage_bytes = Counter(
+    "trackgw_garbage_bytes_total",
+    "Bytes skipped outside any frame while resynchronising",
+    ["protocol"],
+    registry=REGISTRY,
+)
 positions_received = Counter(
     "trackgw_positions_received_total",
     "Positions decoded",

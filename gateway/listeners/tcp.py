@@ -114,6 +114,7 @@ class TcpListener:
                 writer.write(data)
 
         errors = 0
+        garbage = 0
         reason = "eof"
         try:
             while True:
@@ -134,6 +135,14 @@ class TcpListener:
                     reason = "shutdown"
                     break
                 errors += outcome.errors
+                skipped = getattr(session, "skipped", 0)
+                if skipped > garbage:
+                    metrics.garbage_bytes.labels(protocol).inc(skipped - garbage)
+                    garbage = skipped
+                    if garbage > self.limits.max_garbage_bytes:
+                        reason = f"{garbage} bytes of garbage"
+                        metrics.connections_refused.labels(self.name, "garbage").inc()
+                        break
                 if outcome.close:
                     reason = outcome.close
                     metrics.connections_refused.labels(self.name, "protocol").inc()

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -55,10 +53,6 @@ class _Prepared:
     now: datetime
 
 
-#: the interpreter's thread switch interval while a writer runs (see _DatabaseThread)
-SWITCH_INTERVAL_S = 0.001
-
-
 class _DatabaseThread:
     """An event loop in a thread of its own for the writer's database I/O.
 
@@ -69,11 +63,8 @@ class _DatabaseThread:
     """
 
     def __init__(self) -> None:
-        # When its socket is ready this thread waits for the GIL until the main thread hands it
-        # over: at most the switch interval, once per round trip. 5 ms (Python's default) cost
-        # ~15% of TCP throughput here; 1 ms is the process-wide setting from now on.
-        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
-            sys.setswitchinterval(SWITCH_INTERVAL_S)
+        # When its socket is ready this thread waits for the GIL at most the interpreter's
+        # switch interval, once per round trip: ``app.serve`` lowers it to 1 ms.
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="writer-db", daemon=True)
         self.thread.start()
@@ -116,12 +107,6 @@ class Writer:
         batch before, writes it, releases its acknowledgements and runs the after-commit hooks.
         One prepared batch at most waits between the two; batches commit in intake order.
         """
-        # Everything built at startup (airport index, places, plans, caches, modules) lives as
-        # long as the process: move it out of the cyclic collector's reach. Otherwise each
-        # full collection walks all of it again while ingestion allocates fast: measured here
-        # as ~60 ms pauses and ~25% less TCP throughput under load. Later garbage is still
-        # collected as usual.
-        gc.freeze()
         self._db = _DatabaseThread()
         handoff: asyncio.Queue[_Prepared | BaseException | None] = asyncio.Queue(maxsize=1)
         preparer = asyncio.create_task(self._prepare(handoff), name="writer-prepare")

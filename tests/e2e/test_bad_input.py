@@ -270,3 +270,20 @@ async def test_bad_input_on_every_listener_while_a_good_tracker_is_served(db_url
     # the good tracker: everything it was told was stored is stored, once
     assert len(acked) >= 50
     assert services.count_positions(good_id) == len(acked) + 3
+
+
+async def test_a_garbage_stream_is_cut_off_and_counted(db_url: str) -> None:
+    """Bytes that never form a frame (skipped by the framer's resync) are counted per protocol
+    and close the connection past limits.max_garbage_bytes, long before the idle timeout."""
+    s = services.settings(db_url, limits={"max_garbage_bytes": 1000, "idle_timeout_s": 60.0})
+    before = metrics.garbage_bytes.labels("gt06")._value.get()
+    async with services.running_gateway(s):
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.ports.gt06)
+        writer.write(b"\x00not a gt06 frame " * 40)  # 720 bytes: still tolerated
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.write(b"\x00not a gt06 frame " * 40)  # past 1,000: closed
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(100), 5) == b""
+        writer.close()
+    assert metrics.garbage_bytes.labels("gt06")._value.get() - before >= 1000
