@@ -423,10 +423,13 @@ async def naive_server(devices: dict[str, int], connections: int) -> tuple[async
     return await asyncio.start_server(handle, "127.0.0.1", 0), close
 
 
-async def baseline_phase(args: argparse.Namespace) -> Result:
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=80)
-    trackers = args.baseline_connections or args.trackers
-    load = teltonika_load(trackers, args.baseline, args.records, start, "37")
+async def baseline_phase(args: argparse.Namespace, single: bool = False) -> Result:
+    """The naive server with as many connections as the gateway run had trackers, or (single)
+    one tracker on one connection: the kind of writer the issue's ~3,400 rows/s refers to."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=90 if single else 80)
+    trackers = 1 if single else (args.baseline_connections or args.trackers)
+    count = args.baseline_single if single else args.baseline
+    load = teltonika_load(trackers, count, args.records, start, "38" if single else "37")
     devices = provision("teltonika", list(load))
     server, close = await naive_server(devices, trackers)
     port = server.sockets[0].getsockname()[1]
@@ -439,7 +442,9 @@ async def baseline_phase(args: argparse.Namespace) -> Result:
         await close()
     sent = sum(len(p) for p in load.values()) * args.records
     same = (
-        "as many as the TCP phase's trackers"
+        "one tracker, one connection"
+        if single
+        else "as many as the TCP phase's trackers"
         if trackers == args.trackers
         else "--baseline-connections"
     )
@@ -509,6 +514,8 @@ async def run(args: argparse.Namespace) -> None:
         services.clear_mqtt_session(s.mqtt.client_id)
     base = await baseline_phase(args)
     print(base.line(), flush=True)
+    single = await baseline_phase(args, single=True)
+    print(single.line(), flush=True)
     tcp = results[0]
     print()
     print(f"TCP  {tcp.rate:>9.0f} positions/s   (target >= 50000)")
@@ -521,6 +528,10 @@ async def run(args: argparse.Namespace) -> None:
         f"baseline {base.rate:>7.0f} rows/s (naive server, one autocommit INSERT per position,"
         f" {args.baseline_connections or args.trackers} connections);"
         f" gateway TCP / baseline = {tcp.rate / base.rate:.1f}x   (target >= 15x)"
+    )
+    print(
+        f"baseline {single.rate:>7.0f} rows/s (the same, one connection);"
+        f" gateway TCP / baseline = {tcp.rate / single.rate:.1f}x"
     )
     if len(results) > 1 and results[1].latencies_s:
         print(
@@ -548,6 +559,12 @@ def main() -> None:
     p.add_argument("--phones", type=int, default=20, help="MQTT phones")
     p.add_argument("--mqtt-window", type=int, default=100, help="QoS 1 publishes in flight")
     p.add_argument("--baseline", type=int, default=30_000, help="positions for the baseline")
+    p.add_argument(
+        "--baseline-single",
+        type=int,
+        default=10_000,
+        help="positions for the one-connection baseline",
+    )
     p.add_argument(
         "--baseline-connections",
         type=int,
