@@ -19,11 +19,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
@@ -138,7 +139,8 @@ async def running_gateway(
 
     task = asyncio.create_task(app.serve(s, stop=stop, processors=processors, on_ready=on_ready))
     try:
-        done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {task, ready}
+        done, _ = await asyncio.wait(waiting, timeout=30, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             task.result()  # raises what went wrong
         gw = ready.result()
@@ -149,6 +151,27 @@ async def running_gateway(
         stop.set()
         await asyncio.wait_for(task, 60)
         clear_mqtt_session(s.mqtt.client_id)
+
+
+def mqtt_client(user: str, password: str | None = None) -> aiomqtt.Client:
+    """A client of the project's broker as ``user`` (a phone user's password by default)."""
+    known = {**PHONE_USERS, GATEWAY_USER[0]: GATEWAY_USER[1], MEMBER_USER[0]: MEMBER_USER[1]}
+    return aiomqtt.Client(
+        MQTT_HOST,
+        MQTT_PORT,
+        username=user,
+        password=known[user] if password is None else password,
+        identifier=unique(user),
+    )
+
+
+async def wait_until(predicate: Callable[[], bool], within: float = 15.0) -> None:
+    """Poll ``predicate`` (run in a thread: it may query the database) until it holds."""
+    deadline = time.monotonic() + within
+    while not await asyncio.to_thread(predicate):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {within} s")
+        await asyncio.sleep(0.05)
 
 
 def settings_env(s: config.Settings) -> dict[str, str]:

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiomqtt
 import pytest
 
 from protocols import simulate as sim
@@ -100,13 +99,7 @@ async def test_sigkill_under_load_loses_nothing_acknowledged(db_url: str, tmp_pa
         tasks = [asyncio.create_task(t.run(s.ports.teltonika)) for t in trackers]
 
         async def phone() -> None:
-            async with aiomqtt.Client(
-                services.MQTT_HOST,
-                services.MQTT_PORT,
-                username="alice",
-                password=services.PHONE_USERS["alice"],
-                identifier=services.unique("alice"),
-            ) as client:
+            async with services.mqtt_client("alice") as client:
                 for f in phone_track:
                     await client.publish(f"owntracks/{phone_key}", sim.owntracks_location(f), qos=1)
                     await asyncio.sleep(0.002)

@@ -10,7 +10,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiomqtt
 import psycopg
 import pytest
 
@@ -96,13 +95,7 @@ class Listener:
         return self
 
     async def _run(self) -> None:
-        async with aiomqtt.Client(
-            services.MQTT_HOST,
-            services.MQTT_PORT,
-            username=services.MEMBER_USER[0],
-            password=services.MEMBER_USER[1],
-            identifier=services.unique("member"),
-        ) as client:
+        async with services.mqtt_client(services.MEMBER_USER[0]) as client:
             for topic in self.topics:
                 await client.subscribe(topic, qos=1)
             self._ready.set()
@@ -122,13 +115,7 @@ async def publish_track(
     user: str, key: str, points: list[tuple[float, float, float]], start: datetime
 ) -> None:
     """OwnTracks fixes (lat, lon, accuracy) one second apart."""
-    async with aiomqtt.Client(
-        services.MQTT_HOST,
-        services.MQTT_PORT,
-        username=user,
-        password=services.PHONE_USERS[user],
-        identifier=services.unique(user),
-    ) as phone:
+    async with services.mqtt_client(user) as phone:
         for i, (lat, lon, acc) in enumerate(points):
             fix = sim.Fix(start + timedelta(seconds=10 * i), lat, lon)
             await phone.publish(f"owntracks/{key}", sim.owntracks_location(fix, int(acc)), qos=1)
@@ -142,14 +129,6 @@ def walk_home_and_leave() -> list[tuple[float, float, float]]:
     for north in (60, 120, 165, 140, 170, 150, 230, 320, 420):
         points.append((*offset(*HOME, north), 12.0))
     return points
-
-
-async def wait_for(predicate: Any, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def test_a_phone_crossing_a_place_gives_members_exactly_one_enter_and_one_exit(
@@ -171,7 +150,7 @@ async def test_a_phone_crossing_a_place_gives_members_exactly_one_enter_and_one_
         ) as app,
     ):
         await publish_track("alice", key, walk_home_and_leave(), start)
-        await wait_for(lambda: len(app.of(f"circles/{circle}/alerts")) >= 2)
+        await services.wait_until(lambda: len(app.of(f"circles/{circle}/alerts")) >= 2)
         await asyncio.sleep(0.5)  # a duplicate alert would arrive by now
     alerts = app.of(f"circles/{circle}/alerts")
     assert [a["type"] for a in alerts] == ["enter", "exit"]
@@ -208,7 +187,7 @@ async def test_a_restart_does_not_refire_and_state_is_persisted(db_url: str) -> 
     async with Listener(f"circles/{circle}/alerts") as app:
         async with services.running_gateway(services.settings(db_url)):
             await publish_track("alice", key, inside, start)
-            await wait_for(lambda: len(app.of(f"circles/{circle}/alerts")) == 1)
+            await services.wait_until(lambda: len(app.of(f"circles/{circle}/alerts")) == 1)
         async with services.running_gateway(services.settings(db_url)):
             more = [(*offset(*HOME, n), 10.0) for n in (5, 0, 8)]
             await publish_track("alice", key, more, start + timedelta(minutes=5))
@@ -250,20 +229,14 @@ async def test_airport_alerts_only_for_plans_that_have_them(
         services.running_gateway(services.settings(db_url)),
         Listener(f"circles/{circle}/alerts") as app,
     ):
-        async with aiomqtt.Client(
-            services.MQTT_HOST,
-            services.MQTT_PORT,
-            username="bob",
-            password=services.PHONE_USERS["bob"],
-            identifier=services.unique("bob"),
-        ) as phone:
+        async with services.mqtt_client("bob") as phone:
             for lat, lon, acc, dt in flight(LHR, CDG):
                 fix = sim.Fix(start + timedelta(seconds=dt), lat, lon)
                 await phone.publish(
                     f"owntracks/{key}", sim.owntracks_location(fix, int(acc)), qos=1
                 )
         if expect_airport_alerts:
-            await wait_for(lambda: len(app.of(f"circles/{circle}/alerts")) >= 4)
+            await services.wait_until(lambda: len(app.of(f"circles/{circle}/alerts")) >= 4)
         await asyncio.sleep(1.0)
     got = [
         (a["type"], a.get("airport", {}).get("iata")) for a in app.of(f"circles/{circle}/alerts")
@@ -295,7 +268,7 @@ async def test_free_circles_third_member_is_outside_the_plan(db_url: str) -> Non
     ):
         await publish_track("alice", keys[third], walk, start)
         await publish_track("alice", keys[first], walk, start)
-        await wait_for(lambda: len(app.of(topic)) >= 1)
+        await services.wait_until(lambda: len(app.of(topic)) >= 1)
         await asyncio.sleep(1.0)
     alerts = app.of(topic)
     # the third member's positions are not shared with the circle: no event from them
@@ -341,5 +314,5 @@ async def test_subscription_update_changes_enforcement_within_a_second(db_url: s
         _reader, writer = await ok.connect()
         writer.write(ok.location(fixes(1)[0]))
         await writer.drain()
-        await wait_for(lambda: services.count_positions(device_ids[0]) == 1)
+        await services.wait_until(lambda: services.count_positions(device_ids[0]) == 1)
         writer.close()

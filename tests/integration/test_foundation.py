@@ -43,15 +43,6 @@ def test_migrate_is_rerunnable(db_url: str) -> None:
     assert versions == [m.version for m in migrate.available()]
 
 
-async def _wait_for(predicate, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(predicate):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_owntracks_location_over_mqtt_lands_in_timescaledb(db_url: str) -> None:
     device = services.unique("phone")
     key = f"alice/{device}"
@@ -71,15 +62,9 @@ async def test_owntracks_location_over_mqtt_lands_in_timescaledb(db_url: str) ->
         "tid": "al",
     }
     async with services.running_gateway(s):
-        async with aiomqtt.Client(
-            services.MQTT_HOST,
-            services.MQTT_PORT,
-            username="alice",
-            password=services.PHONE_USERS["alice"],
-            identifier=services.unique("alice"),
-        ) as phone:
+        async with services.mqtt_client("alice") as phone:
             await phone.publish(f"owntracks/{key}", json.dumps(payload), qos=1)
-        await _wait_for(lambda: services.count_positions(device_id) == 1)
+        await services.wait_until(lambda: services.count_positions(device_id) == 1)
     with services.connect(db_url) as conn:
         row = conn.execute(
             "select extract(epoch from fix_time)::bigint, lat, lon, accuracy_m, altitude_m,"
@@ -113,31 +98,19 @@ async def test_bad_and_unknown_messages_are_counted_and_do_not_stop_ingestion(db
     before_rejected, before_refused = rejected(), refused()
     good = {"_type": "location", "tst": int(time.time()) - 5, "lat": 1.5, "lon": 2.5}
     async with services.running_gateway(s):
-        async with aiomqtt.Client(
-            services.MQTT_HOST,
-            services.MQTT_PORT,
-            username="alice",
-            password=services.PHONE_USERS["alice"],
-            identifier=services.unique("alice"),
-        ) as phone:
+        async with services.mqtt_client("alice") as phone:
             await phone.publish(f"owntracks/{known}", b"{not json", qos=1)
             await phone.publish(f"owntracks/{unknown}", json.dumps(good), qos=1)
             await phone.publish(f"owntracks/{unknown}", json.dumps(good), qos=1)
             await phone.publish(f"owntracks/{known}", json.dumps(good), qos=1)
-        await _wait_for(lambda: services.count_positions(device_id) == 1)
+        await services.wait_until(lambda: services.count_positions(device_id) == 1)
     assert rejected() == before_rejected + 1
     assert refused() == before_refused + 2
 
 
 async def test_acl_refuses_a_phone_publishing_under_another_users_topic() -> None:
     received: list[str] = []
-    async with aiomqtt.Client(
-        services.MQTT_HOST,
-        services.MQTT_PORT,
-        username=services.GATEWAY_USER[0],
-        password=services.GATEWAY_USER[1],
-        identifier=services.unique("watcher"),
-    ) as watcher:
+    async with services.mqtt_client(services.GATEWAY_USER[0]) as watcher:
         await watcher.subscribe("owntracks/#", qos=1)
 
         got_own = asyncio.Event()
@@ -149,13 +122,7 @@ async def test_acl_refuses_a_phone_publishing_under_another_users_topic() -> Non
                     got_own.set()
 
         task = asyncio.create_task(collect())
-        async with aiomqtt.Client(
-            services.MQTT_HOST,
-            services.MQTT_PORT,
-            username="alice",
-            password=services.PHONE_USERS["alice"],
-            identifier=services.unique("alice"),
-        ) as alice:
+        async with services.mqtt_client("alice") as alice:
             await alice.publish("owntracks/bob/phone", b'{"_type":"location"}', qos=1)
             await alice.publish("owntracks/alice/phone", b'{"_type":"location"}', qos=1)
         await asyncio.wait_for(got_own.wait(), 5)
@@ -166,13 +133,7 @@ async def test_acl_refuses_a_phone_publishing_under_another_users_topic() -> Non
 
 async def test_wrong_password_is_refused() -> None:
     with pytest.raises(aiomqtt.MqttError):
-        async with aiomqtt.Client(
-            services.MQTT_HOST,
-            services.MQTT_PORT,
-            username="alice",
-            password="wrong",
-            identifier=services.unique("x"),
-        ):
+        async with services.mqtt_client("alice", "wrong"):
             pass
 
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 import aiohttp
-import aiomqtt
 import pytest
 
 from protocols import simulate as sim
@@ -18,15 +15,6 @@ from ..devices import Gt06Client, TeltonikaClient, fixes
 pytestmark = pytest.mark.integration
 
 N = 300
-
-
-async def wait_until(predicate: Callable[[], bool], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(predicate):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def stored_times(device_id: int) -> list[int]:
@@ -114,7 +102,7 @@ async def test_gt06_locations_stored_and_resent_frames_stored_once(db_url: str) 
         writer.write(b"".join(frames))
         writer.write(b"".join(frames[:50]))  # resent after a reconnect
         await writer.drain()
-        await wait_until(lambda: services.count_positions(device_id) >= N)
+        await services.wait_until(lambda: services.count_positions(device_id) >= N)
         writer.close()
     assert stored_times(device_id) == [int(f.time.timestamp()) for f in track]
 
@@ -128,7 +116,7 @@ async def test_gt06_on_the_auto_detect_port(db_url: str) -> None:
         _reader, writer = await client.connect()
         writer.write(client.location(fixes(1)[0]))
         await writer.drain()
-        await wait_until(lambda: services.count_positions(device_id) == 1)
+        await services.wait_until(lambda: services.count_positions(device_id) == 1)
         writer.close()
 
 
@@ -138,16 +126,10 @@ async def test_owntracks_phone_over_mqtt_all_stored_once(db_url: str) -> None:
     track = fixes(N)
     s = services.settings(db_url)
     async with services.running_gateway(s):
-        async with aiomqtt.Client(
-            services.MQTT_HOST,
-            services.MQTT_PORT,
-            username="bob",
-            password=services.PHONE_USERS["bob"],
-            identifier=services.unique("bob"),
-        ) as phone:
+        async with services.mqtt_client("bob") as phone:
             for f in track + track[:40]:  # the last 40 resent (the phone missed its PUBACKs)
                 await phone.publish(f"owntracks/{key}", sim.owntracks_location(f), qos=1)
-        await wait_until(lambda: services.count_positions(device_id) >= N)
+        await services.wait_until(lambda: services.count_positions(device_id) >= N)
         await asyncio.sleep(0.3)
     assert stored_times(device_id) == [int(f.time.timestamp()) for f in track]
 
