@@ -8,7 +8,16 @@ with N/S and E/W letters.
 Binary form (``$``): device id 5 bytes BCD, hhmmss and ddmmyy BCD, latitude ``ddmmmmmm``
 (4 bytes BCD), one byte (battery/reserved), longitude ``dddmmmmmm`` (9 BCD digits) and a
 flag nibble (bit 3 east, bit 2 north, bit 1 valid), speed (3 digits, knots) and course
-(3 digits) BCD, 4 status bytes, 3 trailing bytes.
+(3 digits) BCD, 4 status bytes: 29 bytes, then a tail whose length depends on the device
+(3 bytes in the 32-byte form; a captured device sends 37 bytes, traccar.org forum topic
+"Parsing Issue H02 protocol"; 45- and 47-byte forms are reported in traccar/traccar#2319
+and #5703). Nothing in the frame gives its length, so the framer cuts 32 bytes and then
+treats up to ``BINARY_MAX_SIZE - BINARY_SIZE`` further bytes as the frame's tail until a
+real next frame starts (see ``H02Framer``).
+
+V4 command replies may carry a position (documented "Confirm Message": ``V4,CMD,hhmmss,
+HHMMSS,A,lat,N,lon,E,speed,course,DDMMYY,status``; a captured D1 reply has extra
+parameters after CMD), decoded as a ``Position`` beside the ``DeviceInfo``.
 """
 
 from __future__ import annotations
@@ -27,8 +36,14 @@ NAME = PROTOCOL = "h02"
 TEXT_START = b"*"
 TEXT_END = b"#"
 BINARY_START = b"$"
-#: the binary form is fixed-size
+#: bytes cut for a binary frame (the 29-byte documented core and a 3-byte tail)
 BINARY_SIZE = 32
+#: longest binary variant reported (47 bytes, traccar/traccar#5703); bytes up to this far
+#: after a binary frame's start are its tail, not garbage
+BINARY_MAX_SIZE = 47
+#: bytes after ``$`` that must repeat the previous binary frame's id for a ``$`` inside a
+#: tail to start a frame
+BINARY_ID_SIZE = 5
 #: longest text frame accepted (V3/NBR frames with 7 cells are ~200 bytes)
 MAX_FRAME = 1024
 KNOTS_TO_KMH = 1.852
@@ -43,20 +58,51 @@ class BinaryFlag(enum.IntFlag):
 
 
 class H02Framer(BufferedFramer[bytes]):
-    """Stream bytes -> ``*...#`` text frames and 32-byte ``$`` frames; skips the rest."""
+    """Stream bytes -> ``*...#`` text frames and 32-byte ``$`` frames; skips the rest.
 
-    __slots__ = ()
+    After a binary frame, up to ``BINARY_MAX_SIZE - BINARY_SIZE`` bytes are its tail
+    (longer binary variants): they are dropped without counting as garbage. Inside the tail
+    a ``*`` starts a frame only when followed by two letters and ``,``, and a ``$`` only
+    when followed by the previous frame's 5 id bytes, so tail bytes 0x24/0x2A do not cut
+    false frames.
+    """
+
+    __slots__ = ("_last_id", "_tail")
 
     def __init__(self) -> None:
         super().__init__(b"")
+        self._tail = 0
+        self._last_id = b""
 
-
+    def _tail_start(self, buf: bytes, pos: int) -> bool | None:
+        """Whether the byte at ``pos`` (inside a tail) starts a frame; None: need more bytes."""
+        first = buf[pos : pos + 1]
+        if first == TEXT_START:
+            probe = buf[pos + 1 : pos + 4]
+            if len(probe) < 3:
+                return None
+            return probe[:2].isalpha() and probe[2:3] == b","
+        if first == BINARY_START:
+            probe = buf[pos + 1 : pos + 1 + BINARY_ID_SIZE]
+            if len(probe) < BINARY_ID_SIZE:
+                return None
+            return probe == self._last_id
+        return False
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf + data if self._buf else bytes(data)
         frames: list[bytes] = []
         pos, size = 0, len(buf)
         while pos < size:
+            if self._tail:
+                starts = self._tail_start(buf, pos)
+                if starts is None:
+                    break
+                if not starts:
+                    pos += 1
+                    self._tail -= 1
+                    continue
+                self._tail = 0
             first = buf[pos : pos + 1]
             if first == TEXT_START:
                 end = buf.find(TEXT_END, pos + 1, pos + MAX_FRAME)
@@ -76,6 +122,8 @@ class H02Framer(BufferedFramer[bytes]):
                 if pos + BINARY_SIZE > size:
                     break
                 frames.append(buf[pos : pos + BINARY_SIZE])
+                self._last_id = buf[pos + 1 : pos + 1 + BINARY_ID_SIZE]
+                self._tail = BINARY_MAX_SIZE - BINARY_SIZE
                 pos += BINARY_SIZE
             else:
                 a, b = buf.find(TEXT_START, pos), buf.find(BINARY_START, pos)
@@ -144,6 +192,34 @@ def _position(key: str, f: list[str], frame: bytes) -> Position:
     )
 
 
+def _cells(kind: str, fields: list[str]) -> dict[str, AttributeValue]:
+    """V3/NBR cell data: raw in ``data``; NBR also ``mcc``, ``mnc`` and ``cell_count``.
+
+    NBR: ``hhmmss,mcc,mnc,<x>,n,(lac,cid,rssi)*n,ddmmyy,status`` (capture in
+    traccar/traccar#1390); kept raw apart from the counts when the layout does not match.
+    """
+    attrs: dict[str, AttributeValue] = {"type": kind, "data": ",".join(fields[3:])}
+    if kind == "NBR" and len(fields) > 8 and all(f.isdigit() for f in fields[4:8]):
+        count = int(fields[7])
+        if len(fields) == 8 + 3 * count + 2:
+            attrs.update(mcc=int(fields[4]), mnc=int(fields[5]), cell_count=count)
+    return attrs
+
+
+def _v4_position_body(fields: list[str]) -> list[str] | None:
+    """The ``hhmmss,A,lat,N,lon,E,speed,course,ddmmyy,status`` part of a V4 reply, if any."""
+    for i in range(5, len(fields) - 8):
+        if (
+            fields[i] in ("A", "V", "B")
+            and fields[i + 2] in ("N", "S")
+            and fields[i + 4] in ("E", "W")
+            and len(fields[i - 1]) == 6
+            and fields[i - 1].isdigit()
+        ):
+            return fields[i - 1 : i + 9]
+    return None
+
+
 def _decode_text(frame: bytes, state: SessionState) -> list[Message]:
     try:
         text = frame[1:-1].decode("ascii")
@@ -167,8 +243,14 @@ def _decode_text(frame: bytes, state: SessionState) -> list[Message]:
             Reply(data=frame, acks_data=False),
         ]
     if kind == "LINK":
+        # LINK,hhmmss,rssi,satellites,battery%,steps,turnovers,ddmmyy,status (watch-style
+        # status report; captures in traccar/traccar#1173 and #1390)
         names = ("rssi", "satellites", "battery_pct", "steps", "turnovers")
-        values = {n: v for n, v in zip(names, fields[4:9], strict=False)}
+        values: dict[str, AttributeValue] = {
+            n: int(v) if v.isdigit() else v for n, v in zip(names, fields[4:9], strict=False)
+        }
+        if len(fields) > 10:
+            values["status"] = fields[10]
         return [Heartbeat(device_key=key, protocol=PROTOCOL, attributes=MappingProxyType(values))]
     if kind in ("V3", "NBR"):
         return [
@@ -176,20 +258,22 @@ def _decode_text(frame: bytes, state: SessionState) -> list[Message]:
                 device_key=key,
                 protocol=PROTOCOL,
                 kind="cell",
-                attributes=MappingProxyType({"type": kind, "data": ",".join(fields[3:])}),
+                attributes=MappingProxyType(_cells(kind, fields)),
             )
         ]
     if kind == "V4":
-        return [
-            DeviceInfo(
-                device_key=key,
-                protocol=PROTOCOL,
-                kind="command_reply",
-                attributes=MappingProxyType(
-                    {"command": ",".join(fields[3:5]), "text": ",".join(fields[5:])}
-                ),
-            )
-        ]
+        reply = DeviceInfo(
+            device_key=key,
+            protocol=PROTOCOL,
+            kind="command_reply",
+            attributes=MappingProxyType(
+                {"command": ",".join(fields[3:5]), "text": ",".join(fields[5:])}
+            ),
+        )
+        body = _v4_position_body(fields)
+        if body is None:
+            return [reply]
+        return [reply, _position(key, ["V4", *body], frame)]
     if kind == "ICCID":
         return [
             DeviceInfo(
