@@ -47,17 +47,26 @@ PHONE_USERS = {"alice": "alice-secret", "bob": "bob-secret", "demo-phone": "demo
 MEMBER_USER = ("member", "member-secret")
 
 
+#: ports already handed out in this process: each test gateway gets ports of its own
+_handed_out: set[int] = set()
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     """A free loopback port below Linux's ephemeral range (32768+), so that the client side
-    of some other connection cannot take it between this check and the gateway's bind."""
-    for _ in range(200):
+    of some other connection cannot take it between this check and the gateway's bind, and
+    never one this process has handed out before (two picks of one ``settings()`` call, or a
+    port a previous test gateway may still hold)."""
+    for _ in range(1000):
         port = random.randrange(20_000, 32_000)
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, kind) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _handed_out.add(port)
+        return port
     raise RuntimeError("no free port found")
 
 
