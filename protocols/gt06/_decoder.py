@@ -84,19 +84,26 @@ def _time(fields: tuple[int, ...], frame: bytes) -> datetime:
         raise _fail(f"bad date-time {fields[:6]!r}", frame) from exc
 
 
-def _gps(reader: Reader, device_key: str, attrs: dict[str, AttributeValue]) -> Position:
-    """Read the 18-byte GPS block (GT06 v1.8.1 §5.2.1; JM-VL03 §3) into a Position."""
-    g = reader.unpack(_GPS, "GPS block")
-    frame = reader.data
-    course = g[10]
-    lat = g[7] / COORDINATE_DIVISOR
-    lon = g[8] / COORDINATE_DIVISOR
+def _coordinates(raw_lat: int, raw_lon: int, course: int, frame: bytes) -> tuple[float, float]:
+    """Degrees from the GPS block's unsigned values and the hemisphere bits of its
+    course/status field (GT06 v1.8.1 §5.2.1.4, §5.2.1.7)."""
+    lat = raw_lat / COORDINATE_DIVISOR
+    lon = raw_lon / COORDINATE_DIVISOR
     if not course & _NORTH:
         lat = -lat
     if course & _WEST:
         lon = -lon
     if lat > 90.0 or lat < -90.0 or lon > 180.0 or lon < -180.0:
         raise _fail(f"coordinates out of range: {lat!r}, {lon!r}", frame)
+    return lat, lon
+
+
+def _gps(reader: Reader, device_key: str, attrs: dict[str, AttributeValue]) -> Position:
+    """Read the 18-byte GPS block (GT06 v1.8.1 §5.2.1; JM-VL03 §3) into a Position."""
+    g = reader.unpack(_GPS, "GPS block")
+    frame = reader.data
+    course = g[10]
+    lat, lon = _coordinates(g[7], g[8], course, frame)
     valid = bool(course & _POSITIONED)
     if course & _DIFFERENTIAL:
         attrs["differential"] = True
@@ -143,14 +150,7 @@ def _fast_location(frame: bytes, key: str) -> Position:
     g = _FULL_22.unpack_from(frame, 4)
     fix_time = _time(g, frame)
     course = g[10]
-    lat = g[7] / COORDINATE_DIVISOR
-    lon = g[8] / COORDINATE_DIVISOR
-    if not course & _NORTH:
-        lat = -lat
-    if course & _WEST:
-        lon = -lon
-    if lat > 90.0 or lat < -90.0 or lon > 180.0 or lon < -180.0:
-        raise _fail(f"coordinates out of range: {lat!r}, {lon!r}", frame)
+    lat, lon = _coordinates(g[7], g[8], course, frame)
     attrs: dict[str, AttributeValue] = {
         "mcc": g[11],
         "mnc": g[12],
