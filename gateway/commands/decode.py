@@ -5,7 +5,9 @@
 
 Inputs go, in order, to ONE session (a login frame identifies the device for later ones).
 Each message prints as one JSON object with ``"input"`` (0-based index of the input that
-produced it). Exit 0 when every input decoded, 1 when any was rejected, 2 on usage errors.
+produced it). Input that ends inside a frame (e.g. without its terminator) prints an
+``"Incomplete"`` error line. Exit 0 when every input decoded, 1 when any was rejected or
+incomplete, 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -158,4 +160,15 @@ def run(args: argparse.Namespace) -> int:
             if line["type"] == "error":
                 code = 1
             print(json.dumps(line, default=str))
+    if session.buffered:
+        # the input ended inside a frame (its stop bits or terminator missing): say so
+        incomplete = {
+            "input": len(datas) - 1,
+            "type": "error",
+            "error": "Incomplete",
+            "detail": f"{session.buffered} bytes of an unfinished frame at the end of the input",
+            "fatal": False,
+        }
+        print(json.dumps(incomplete))
+        code = 1
     return code
