@@ -306,11 +306,11 @@ def _text(raw: bytes, encoding: str, frame: bytes) -> str:
 
 
 def _info(reader: Reader, kind: int, state: SessionState) -> list[Message]:
-    """0x15 / 0x21 terminal responses to an online command (``kind="command_response"``,
+    """0x15 / 0x21 terminal responses to an online command (``kind="command_reply"``,
     ``server_flag`` echoed from the command) and 0x94 information (``kind="info"``)."""
     key = _identity(state, reader.data, "information")
     attrs: dict[str, AttributeValue] = {}
-    info_kind = "info" if kind == MessageType.INFO else "command_response"
+    info_kind = "info" if kind == MessageType.INFO else "command_reply"
     if kind == MessageType.STRING:
         length = reader.u8("command length")
         attrs["server_flag"] = reader.u32("server flag")

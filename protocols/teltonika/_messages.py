@@ -13,7 +13,7 @@ channel header) but the data field holds messages instead of records::
   0x06 is the ACK (the IMEI matched, the command ran), 0x11 the nACK (IMEI only).
 * Codec 15: type 0x0B, payload = timestamp (4) + IMEI (8) + text (FMX6 RS232 modes).
 
-Each response or text becomes a ``DeviceInfo``: ``kind="command_response"`` (Codec 12, 13,
+Each response or text becomes a ``DeviceInfo``: ``kind="command_reply"`` (Codec 12, 13,
 14) or ``"serial_data"`` (Codec 15), the text in ``text`` (or, when it is not ASCII, the
 bytes as hex in ``data``). The device expects no answer to any of them.
 """
@@ -76,7 +76,7 @@ def decode_messages(reader: Reader, device_key: str) -> list[Message]:
 def _message(codec: int, kind: int, payload: bytes, key: str, frame: bytes) -> DeviceInfo:
     attrs: dict[str, AttributeValue] = {"codec": codec}
     time: datetime | None = None
-    info_kind = "command_response"
+    info_kind = "command_reply"
     if kind == MessageKind.COMMAND:
         raise UnsupportedMessage(
             f"codec {codec}: a command sent by the device", protocol=PROTOCOL, data=frame

@@ -216,14 +216,14 @@ def test_lbs_multi_base_4g_a1() -> None:
     assert a["timing_advance"] == 1
 
 
-def test_info_door_and_command_response() -> None:
+def test_info_door_and_command_reply() -> None:
     (door,) = feed_three_ways(session, INFO_DOOR, prelude=[LOGIN_VL03])
     assert isinstance(door, DeviceInfo)
     assert (door.attributes["door"], door.attributes["trigger_high"]) == (True, False)
     assert door.attributes["io_high"] is True
     (response,) = feed_three_ways(session, RESPONSE_21, prelude=[LOGIN_VL03])
     assert isinstance(response, DeviceInfo)
-    assert response.kind == "command_response"
+    assert response.kind == "command_reply"
     assert response.attributes["server_flag"] == 1
     assert response.attributes["text"] == "Relay ON success"
 

@@ -135,7 +135,7 @@ def test_codec12_responses(packet: bytes, text: str) -> None:
     assert info == DeviceInfo(
         device_key="356307042441013",
         protocol="teltonika",
-        kind="command_response",
+        kind="command_reply",
         attributes={"codec": 12, "text": text},
     )
 
@@ -143,7 +143,7 @@ def test_codec12_responses(packet: bytes, text: str) -> None:
 def test_codec13_response_carries_its_time() -> None:
     (info,) = feed_three_ways(tcp, C13, prelude=[IMEI])
     assert isinstance(info, DeviceInfo)
-    assert info.kind == "command_response"
+    assert info.kind == "command_reply"
     assert info.time == datetime(2023, 8, 25, 4, 48, 1, tzinfo=UTC)
     assert info.attributes["text"] == "hello lets test\r\n"
 
