@@ -26,6 +26,7 @@ from protocols.teltonika._decoder import decode_tcp, decode_tcp_checked
 from tests.unit.protocols import (
     test_gt06,
     test_gt06_breadth,
+    test_gt06_captures,
     test_teltonika,
     test_teltonika_messages,
 )
@@ -66,6 +67,9 @@ GT06_FRAMES = [
     test_gt06_breadth.LBS_ALARM_19,
     test_gt06_breadth.WIFI_2C,
     test_gt06_breadth.LBS_A1,
+    test_gt06_captures.LOCATION_5734,
+    test_gt06_captures.LOCATION_5361,
+    test_gt06_captures.HEARTBEAT_5361,
     _gt06_22(bytes([24, 5, 1, 10, 20, 30]), 41625624),
     _gt06_22(bytes([24, 13, 1, 10, 20, 30]), 41625624),  # month 13
     _gt06_22(bytes([24, 5, 1, 10, 20, 30]), 170_000_000),  # latitude beyond 90
