@@ -35,7 +35,8 @@ STREAMS: dict[str, bytes] = {
     + tm.C13
     + tm.C12_GETIO_RESPONSE
     + tm.C15
-    + test_teltonika.C8_EX1,
+    + test_teltonika.C8_EX1
+    + tm.FMB120_RECORD,
 }
 
 

@@ -106,6 +106,7 @@ def _variants(packet: bytes) -> list[bytes]:
         test_teltonika.C8E,
         test_teltonika.C16,
         test_teltonika.VILNIUS,
+        test_teltonika_messages.FMB120_RECORD,
         test_teltonika_messages.C12_GETIO_RESPONSE,
         test_teltonika_messages.C13,
         test_teltonika_messages.C14_NACK,

@@ -7,7 +7,8 @@ https://wiki.teltonika-gps.com/view/Teltonika_Data_Sending_Protocols — section
 "Codec 14" (getver to IMEI 352093081452251: command, ACK response and nACK response) and
 "Codec 15" (example); the getinfo command is also on the wiki page "Sending Codec12
 commands using Hercules". Every sample's data size and CRC-16/IBM is checked in
-test_documented_sizes_and_crcs.
+test_documented_sizes_and_crcs. One field capture of an FMB120 (a public issue thread,
+named beside it) checks the named IO table.
 """
 
 from __future__ import annotations
@@ -228,3 +229,32 @@ def test_named_io_elements_on_the_documented_8e_record() -> None:
     assert a["battery_current_a"] == pytest.approx(1.5)
     assert a["speed_kmh"] == 42
     assert a["trip_odometer_m"] == 12345
+
+
+#: a field capture of an FMB120, posted in github.com/eusonlito/GPS-Tracker/issues/63
+#: (2024-05-15, the maintainer's comment quoting a device log of 2024-04-16): its IMEI
+#: handshake (864636061979403) and one Codec 8 record
+FMB120_IMEI = H("000f383634363336303631393739343033")
+FMB120_RECORD = H(
+    "000000000000004408010000018ee5bdc4f80003f91be11cd610eb012701620c0000000c05ef00f000150"
+    "3c800450105b5000bb60007423188430fe244000002f10000514a1000076d30000100001603"
+)
+
+
+def test_fmb120_field_capture_with_named_io() -> None:
+    assert crc16_ibm(FMB120_RECORD[8:-4]) == int.from_bytes(FMB120_RECORD[-4:], "big")
+    pos, ack = feed_three_ways(tcp, FMB120_RECORD, prelude=[FMB120_IMEI])
+    assert pos.device_key == "864636061979403"  # type: ignore[union-attr]
+    assert pos.fix_time == datetime(2024, 4, 16, 7, 10, 3, tzinfo=UTC)  # type: ignore[union-attr]
+    assert pos.lat == pytest.approx(48.3791083)  # type: ignore[union-attr]
+    assert pos.lon == pytest.approx(6.6657249)  # type: ignore[union-attr]
+    assert (pos.altitude_m, pos.course_deg, pos.satellites) == (295.0, 354.0, 12)  # type: ignore[union-attr]
+    a = pos.attributes  # type: ignore[union-attr]
+    assert (a["ignition"], a["movement"], a["gsm_signal"], a["sleep_mode"]) == (False, False, 3, 0)
+    assert (a["gnss_status"], a["pdop"], a["hdop"]) == (1, 1.1, 0.7)
+    assert a["external_voltage_v"] == pytest.approx(12.68)
+    assert a["battery_voltage_v"] == pytest.approx(4.066)
+    assert a["battery_current_a"] == 0.0
+    assert a["gsm_operator"] == 20810  # MCC 208 (France), MNC 10
+    assert a["odometer_m"] == 486704
+    assert ack.data == H("00000001")  # type: ignore[union-attr]
