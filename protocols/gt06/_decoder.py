@@ -404,10 +404,32 @@ def _lbs_multi(reader: Reader, kind: int, state: SessionState) -> list[Message]:
     ]
 
 
+def _access_points(reader: Reader, count: int) -> list[str]:
+    """``count`` access points: ``MAC(6) signal(1)`` each, or, in the firmware versions that
+    add the network name, ``MAC(6) signal(1) SSID length(1) SSID`` ([V5] §5 gives both).
+    The plain form is taken when the bytes left are exactly ``count`` times 7; otherwise the
+    SSID form must use up the packet (``Malformed`` if neither fits)."""
+    if reader.remaining == count * _WIFI_AP.size:
+        points = []
+        for index in range(count):
+            mac, signal = reader.unpack(_WIFI_AP, f"access point {index + 1}")
+            points.append(f"{mac.hex(':')},{signal}")
+        return points
+    points = []
+    for index in range(count):
+        mac, signal = reader.unpack(_WIFI_AP, f"access point {index + 1}")
+        name = reader.take(reader.u8("SSID length"), f"SSID {index + 1}")
+        ssid = name.decode("utf-8", "replace").replace(";", " ").replace(",", " ")
+        points.append(f"{mac.hex(':')},{signal},{ssid}")
+    if reader.remaining:
+        raise _fail(f"{reader.remaining} bytes after {count} access points", reader.data)
+    return points
+
+
 def _wifi(reader: Reader, state: SessionState) -> list[Message]:
     """0x2C ([V5] §5): date-time, serving cell + RSSI, six neighbours, timing advance, the
-    number of access points, then ``MAC(6) signal(1)`` each -> ``DeviceInfo(kind="wifi")``
-    with ``wifi`` as ``mac,signal`` text, ``;``-separated."""
+    number of access points, then the access points -> ``DeviceInfo(kind="wifi")`` with
+    ``wifi`` as ``mac,signal[,ssid]`` text, ``;``-separated."""
     key = _identity(state, reader.data, "WiFi packet")
     frame = reader.data
     fix_time = _time(reader.unpack(_DATE, "date-time"), frame)
@@ -417,12 +439,8 @@ def _wifi(reader: Reader, state: SessionState) -> list[Message]:
     _neighbours(reader, _NEIGHBOUR_2G, attrs)
     attrs["timing_advance"] = reader.u8("timing advance")
     count = reader.u8("WiFi count")
-    points: list[str] = []
-    for index in range(count):
-        mac, signal = reader.unpack(_WIFI_AP, f"access point {index + 1}")
-        points.append(f"{mac.hex(':')},{signal}")
     attrs["wifi_count"] = count
-    attrs["wifi"] = ";".join(points)
+    attrs["wifi"] = ";".join(_access_points(reader, count))
     return [
         DeviceInfo(
             device_key=key,

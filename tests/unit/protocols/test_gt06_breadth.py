@@ -69,6 +69,17 @@ WIFI_2C = encode_frame(
     + b"\x50",
     0x0012,
 )
+#: built from [V5] §5, the firmware form with network names: the same fields, the two
+#: access points followed by SSID length + SSID ("home", "" )
+WIFI_2C_SSID = encode_frame(
+    0x2C,
+    WIFI_2C[4:-6][: 6 + 9 + 36 + 1 + 1]
+    + H("A0B1C2D3E4F5")
+    + b"\x3c\x04home"
+    + H("001122334455")
+    + b"\x50\x00",
+    0x0016,
+)
 #: built from [VL03] §10/§11: 0xA1 4G multi-base, MCC 0x81CC (bit 15: 2-byte MNC) -> 460,
 #: MNC 0x0001, LAC 0x00001234, CI 0x000000000AB3C4D5, RSSI 0x40, no neighbours, TA 1
 LBS_A1 = encode_frame(
@@ -197,6 +208,16 @@ def test_wifi_2c() -> None:
     assert info.attributes["wifi"] == "a0:b1:c2:d3:e4:f5,60;00:11:22:33:44:55,80"
     assert info.attributes["neighbours"] == "10365:8050:49"
     assert info.attributes["mcc"] == 460
+
+
+def test_wifi_2c_with_ssids_and_broken_tail() -> None:
+    (info,) = feed_three_ways(session, WIFI_2C_SSID, prelude=[LOGIN_VL03])
+    assert isinstance(info, DeviceInfo)
+    assert info.attributes["wifi"] == "a0:b1:c2:d3:e4:f5,60,home;00:11:22:33:44:55,80,"
+    broken = encode_frame(0x2C, WIFI_2C_SSID[4:-6] + b"\x99", 0x0017)
+    (rejected,) = feed_three_ways(session, broken, prelude=[LOGIN_VL03])
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, Malformed)
 
 
 def test_lbs_multi_base_4g_a1() -> None:
