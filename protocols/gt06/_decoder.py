@@ -76,6 +76,7 @@ _GPS_ONLY = int(MessageType.GPS)
 _GPS_LBS_UTC = int(MessageType.GPS_LBS_UTC)
 #: location packets followed by ACC, upload mode, re-upload and mileage ([VL03] §3, §10)
 _WITH_ACC = frozenset({_GPS_LBS_UTC, _4G})
+_DATE = struct.Struct(">6B")  # YY MM DD hh mm ss of the LBS and WiFi packets
 _NEIGHBOUR_2G = struct.Struct(">H3sB")  # LAC, cell id, RSSI ([VL03] §4)
 _NEIGHBOUR_4G = struct.Struct(">I8sB")  # LAC, cell id, RSSI ([VL03] §11)
 _PHONE_SIZE = 21  # [VL03] §6 phone number, ASCII, NUL padded
@@ -151,8 +152,6 @@ def _lbs(reader: Reader, attrs: dict[str, AttributeValue], four_g: bool) -> None
     attrs["lac"] = lac
     attrs["cell_id"] = int.from_bytes(cell, "big")
 
-
-_DATE = struct.Struct(">6B")
 
 # the whole 0x22 body: GPS block, 2G LBS, ACC, upload mode, re-upload, mileage (JM-VL03 §3)
 _FULL_22 = struct.Struct(">6BBIIBHHBH3sBBBI")
