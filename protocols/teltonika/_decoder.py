@@ -47,6 +47,8 @@ _UDP_HEAD = struct.Struct(">HHBBH")  # length, packet id, not usable, AVL packet
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _VALUE_SIZES = (1, 2, 4, 8)
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+#: MESSAGE_CODECS as plain ints (cheaper to test per packet than IntEnum members)
+_MESSAGE_CODECS = frozenset(int(codec) for codec in MESSAGE_CODECS)
 
 
 def _fail(message: str, frame: bytes) -> Malformed:
@@ -292,7 +294,7 @@ def _decode_tcp(frame: bytes, state: SessionState, fast: bool) -> list[Message]:
     if key is None:
         raise NotIdentified("AVL data before the IMEI handshake", protocol=PROTOCOL, data=frame)
     end = len(frame) - 4
-    if frame[8] in MESSAGE_CODECS:
+    if frame[8] in _MESSAGE_CODECS:
         # a GPRS command response or message (Codec 12-15): nothing to acknowledge
         return decode_messages(Reader(frame, PROTOCOL, 8, end), key)
     out = _fast_records(frame, 8, end, key) if fast and key else None
@@ -315,7 +317,7 @@ def decode_udp(datagram: bytes, state: SessionState) -> list[Message]:
     if not raw.isdigit():
         raise _fail(f"IMEI {raw!r} is not digits", datagram)
     state.device_key = raw.decode("ascii")
-    if reader.remaining and datagram[reader.offset] in MESSAGE_CODECS:
+    if reader.remaining and datagram[reader.offset] in _MESSAGE_CODECS:
         # Codec 12-15 over UDP: the same data field after the AVL packet header, no ack
         return decode_messages(reader, state.device_key)
     out = _fast_records(datagram, reader.offset, len(datagram), state.device_key)
