@@ -11,11 +11,9 @@ from protocols.base import ProtocolSpec, Session, SessionState, Transport
 from ._decoder import (
     ALARMS,
     DEFAULT_PORT,
-    MAX_FRAME,
     PROTOCOL,
     REPLY_HEARTBEAT,
     REPLY_LOGIN,
-    Tk103Framer,
     decode_frame,
     detect,
     fix_datetime,
@@ -29,6 +27,7 @@ from ._encoder import (
     set_interval,
     set_overspeed,
 )
+from ._framer import MAX_FRAME, Tk103Framer
 
 __all__ = [
     "ALARMS",
