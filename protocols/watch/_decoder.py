@@ -108,9 +108,20 @@ def _number(fields: list[str], index: int, what: str) -> float | None:
     return common.optional_float(fields[index], what, PROTOCOL)
 
 
+#: largest counts accepted (issue 9: a 20-digit satellite count must not reach the store)
+MAX_SMALL = 255
+MAX_COUNTER = 2_000_000_000
+_LIMITS = {"satellites": MAX_SMALL, "GSM signal": MAX_SMALL}
+
+
 def _count(fields: list[str], index: int, what: str) -> int | None:
     text = fields[index].strip()
-    return None if not text else common.parse_int(text, what, PROTOCOL)
+    if not text:
+        return None
+    value = common.parse_int(text, what, PROTOCOL)
+    if not 0 <= value <= _LIMITS.get(what, MAX_COUNTER):
+        raise Malformed(f"{what} out of range: {text!r}", protocol=PROTOCOL)
+    return value
 
 
 def _at(fields: list[str], index: int) -> str:
