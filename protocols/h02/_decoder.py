@@ -77,9 +77,21 @@ def _time(hhmmss: str, ddmmyy: str, frame: bytes) -> datetime:
         raise _fail(f"bad time {hhmmss!r} {ddmmyy!r}", frame) from exc
 
 
+INF = float("inf")
+
+
 def _is_decimal(text: str) -> bool:
     """Digits with at most one point (no sign, exponent, ``_``, ``nan`` or ``inf``)."""
     return text.replace(".", "", 1).isdigit()
+
+
+def _finite(text: str) -> float | None:
+    """``text`` as a finite, non-negative float, or None (NaN fails the comparison)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0.0 <= value < INF else None
 
 
 def _degrees(text: str, hemisphere: str, allowed: tuple[str, str], frame: bytes) -> float:
@@ -95,9 +107,9 @@ def _degrees(text: str, hemisphere: str, allowed: tuple[str, str], frame: bytes)
     else:
         if "." not in text and len(text) > NO_POINT_DECIMALS + 2:  # ddmmmmmm, no point
             text = f"{text[:-NO_POINT_DECIMALS]}.{text[-NO_POINT_DECIMALS:]}"
-        if not _is_decimal(text):
+        value = _finite(text)
+        if value is None or not text[:1].isdigit() or "e" in text or "E" in text:
             raise _fail(f"bad coordinate {text!r}", frame)
-        value = float(text)
         degrees = int(value // 100)
         minutes = value - degrees * 100
     result = degrees + minutes / MINUTES_PER_DEGREE
@@ -107,12 +119,12 @@ def _degrees(text: str, hemisphere: str, allowed: tuple[str, str], frame: bytes)
 
 
 def _number(text: str, what: str, frame: bytes) -> float:
-    text = text.strip()
     if not text:
         return 0.0
-    if not _is_decimal(text):
+    value = _finite(text)
+    if value is None:
         raise _fail(f"bad {what} {text!r}", frame)
-    return float(text)
+    return value
 
 
 def _validity(text: str, frame: bytes) -> bool:
@@ -126,8 +138,13 @@ def _validity(text: str, frame: bytes) -> bool:
 def _fix(
     key: str, kind: str, f: list[str], attrs: dict[str, AttributeValue], frame: bytes
 ) -> Position:
-    """``f`` = hhmmss, A/V, lat, N/S, lon, E/W, speed, course, ddmmyy (the V1 layout)."""
-    return Position(
+    """``f`` = hhmmss, A/V, lat, N/S, lon, E/W, speed, course, ddmmyy (the V1 layout).
+
+    ``Position.trusted``: ``_time`` gives an aware UTC time and ``_degrees`` checks the
+    range (NaN cannot pass its comparisons)."""
+    if not key:
+        raise _fail("empty device id", frame)
+    return Position.trusted(
         device_key=key,
         protocol=PROTOCOL,
         fix_time=_time(f[0], f[8], frame),
@@ -135,9 +152,19 @@ def _fix(
         lon=_degrees(f[4], f[5], LON_HEMISPHERES, frame),
         valid=_validity(f[1], frame),
         speed_kmh=_number(f[6], "speed", frame) * KNOTS_TO_KMH,
-        course_deg=_number(f[7], "course", frame),
-        attributes=MappingProxyType({"type": kind, **attrs}),
+        course_deg=_course(f[7], frame),
+        attributes=MappingProxyType(attrs),
     )
+
+
+MAX_COURSE = 360.0
+
+
+def _course(text: str, frame: bytes) -> float:
+    value = _number(text, "course", frame)
+    if value > MAX_COURSE:
+        raise _fail(f"course out of range {text!r}", frame)
+    return value
 
 
 def _no_fix(key: str, kind: str, attrs: dict[str, AttributeValue]) -> DeviceInfo:
@@ -152,13 +179,13 @@ def _v1(key: str, kind: str, rest: list[str], frame: bytes) -> Message:
     if len(rest) < 10:
         raise _fail(f"position with {len(rest) - 1} fields", frame)
     f = rest[1:10]
-    attrs: dict[str, AttributeValue] = {}
+    attrs: dict[str, AttributeValue] = {"type": kind}
     if len(rest) > 10:
         attrs["status"] = rest[10]
     if len(rest) > 11:
         attrs["data"] = ",".join(rest[11:])
     if not f[0] or not f[8] or f[8] == NO_DATE:
-        return _no_fix(key, kind, {"type": kind, **attrs})
+        return _no_fix(key, kind, attrs)
     return _fix(key, kind, f, attrs, frame)
 
 
@@ -168,14 +195,14 @@ def _v19(key: str, rest: list[str], frame: bytes) -> Message:
     if len(rest) < 11:
         raise _fail(f"V19 with {len(rest) - 1} fields", frame)
     sim = rest[10:-1]
-    attrs: dict[str, AttributeValue] = {"status": rest[-1], "sim": ",".join(sim)}
+    attrs: dict[str, AttributeValue] = {"type": "V19", "status": rest[-1], "sim": ",".join(sim)}
     for value in sim:
         digits = value.rstrip("?")
         if digits.startswith(ICCID_PREFIX) and len(digits) >= ICCID_MIN_DIGITS:
             attrs["iccid"] = digits
     f = rest[1:10]
     if not f[0] or not f[8] or f[8] == NO_DATE:
-        return _no_fix(key, "V19", {"type": "V19", **attrs})
+        return _no_fix(key, "V19", attrs)
     return _fix(key, "V19", f, attrs, frame)
 
 
@@ -194,7 +221,7 @@ def _vp1(key: str, rest: list[str], frame: bytes) -> Message:
     if len(rest) < 9:
         raise _fail(f"VP1 fix with {len(rest) - 1} fields", frame)
     f = ["000000", *rest[1:8], rest[8]]
-    return _fix(key, "VP1", f, {"date_only": True}, frame)
+    return _fix(key, "VP1", f, {"type": "VP1", "date_only": True}, frame)
 
 
 def _cells(kind: str, fields: list[str]) -> dict[str, AttributeValue]:
@@ -299,7 +326,7 @@ def _decode_text(frame: bytes, state: SessionState) -> list[Message]:
 
 
 def _position_v4(key: str, body: list[str], frame: bytes) -> Position:
-    return _fix(key, "V4", body[:9], {"status": body[9]}, frame)
+    return _fix(key, "V4", body[:9], {"type": "V4", "status": body[9]}, frame)
 
 
 def _decode_binary(frame: bytes, state: SessionState) -> list[Message]:
@@ -324,7 +351,7 @@ def _decode_binary(frame: bytes, state: SessionState) -> list[Message]:
         frame,
     )
     return [
-        Position(
+        Position.trusted(  # _time gives aware UTC, _degrees checks the ranges
             device_key=key,
             protocol=PROTOCOL,
             fix_time=_time(digits[10:16], digits[16:22], frame),

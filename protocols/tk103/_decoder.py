@@ -140,7 +140,27 @@ def _coordinate(value: str, hemisphere: str, pattern: re.Pattern[str], negative:
     return -degrees if hemisphere == negative else degrees
 
 
+#: two-digit years below this are 20xx, the others 19xx (as ``strptime``'s ``%y``)
+PIVOT_YEAR = 69
+#: lengths of the all-digit local timestamps ``yymmddhhmm`` and ``yymmddhhmmss``
+LOCAL_DIGITS = (10, 12)
+
+
 def _local_time(text: str) -> datetime:
+    text = text.strip()
+    if len(text) in LOCAL_DIGITS and text.isdigit():  # the common case, without strptime
+        yy = int(text[0:2])
+        try:
+            return datetime(
+                (2000 if yy < PIVOT_YEAR else 1900) + yy,
+                int(text[2:4]),
+                int(text[4:6]),
+                int(text[6:8]),
+                int(text[8:10]),
+                int(text[10:12] or 0),
+            )
+        except ValueError:
+            pass  # strptime below also reads one-digit fields
     for layout in _LOCAL_FORMATS:
         try:
             return datetime.strptime(text.strip(), layout)
@@ -206,7 +226,9 @@ def _position(
     common.check_lat_lon(lat, lon, PROTOCOL)
     knots = common.optional_float(_field(fields, Fields.SPEED), "speed", PROTOCOL)
     attributes.update(_extras(fields))
-    return Position(
+    # trusted: fix_datetime gives aware UTC, _coordinate + check_lat_lon the range (no NaN:
+    # the coordinate pattern is digits only)
+    return Position.trusted(
         device_key=imei,
         protocol=PROTOCOL,
         fix_time=fix_datetime(fields[Fields.LOCAL_TIME], _field(fields, Fields.FIX_TIME), received),

@@ -95,11 +95,25 @@ def encode_reply(vendor: str, device_id: str, content: str, index: str | None = 
     return f"{head}{len(content):04X}*{content}]".encode("ascii")
 
 
+#: two-digit years below this are 20xx, the others 19xx (as ``strptime``'s ``%y``)
+PIVOT_YEAR = 69
+
+
 def _fix_time(date: str, clock: str) -> datetime:
-    if not (date.isdigit() and clock.isdigit()):
+    """``ddmmyy`` and ``hhmmss`` as aware UTC (sliced, not ``strptime``: the hot path)."""
+    if not (len(date) == 6 and len(clock) == 6 and date.isdigit() and clock.isdigit()):
         raise Malformed(f"bad date/time: {date!r} {clock!r}", protocol=PROTOCOL)
+    yy = int(date[4:6])
     try:
-        return datetime.strptime(date + clock, "%d%m%y%H%M%S").replace(tzinfo=UTC)
+        return datetime(
+            (2000 if yy < PIVOT_YEAR else 1900) + yy,
+            int(date[2:4]),
+            int(date[0:2]),
+            int(clock[0:2]),
+            int(clock[2:4]),
+            int(clock[4:6]),
+            tzinfo=UTC,
+        )
     except ValueError:
         raise Malformed(f"bad date/time: {date!r} {clock!r}", protocol=PROTOCOL) from None
 
@@ -111,15 +125,18 @@ def _number(fields: list[str], index: int, what: str) -> float | None:
 #: largest counts accepted (issue 9: a 20-digit satellite count must not reach the store)
 MAX_SMALL = 255
 MAX_COUNTER = 2_000_000_000
-_LIMITS = {"satellites": MAX_SMALL, "GSM signal": MAX_SMALL}
+MAX_DIGITS = 10
 
 
-def _count(fields: list[str], index: int, what: str) -> int | None:
-    text = fields[index].strip()
+def _count(fields: list[str], index: int, what: str, limit: int = MAX_COUNTER) -> int | None:
+    text = fields[index]
     if not text:
         return None
-    value = common.parse_int(text, what, PROTOCOL)
-    if not 0 <= value <= _LIMITS.get(what, MAX_COUNTER):
+    if text.isdigit() and len(text) < MAX_DIGITS:  # the common case, no sign or blanks
+        value = int(text)
+    else:
+        value = common.parse_int(text.strip(), what, PROTOCOL)
+    if not 0 <= value <= limit:
         raise Malformed(f"{what} out of range: {text!r}", protocol=PROTOCOL)
     return value
 
@@ -172,7 +189,7 @@ def _position(device_id: str, fields: list[str]) -> Position | DeviceInfo:
     status = common.parse_int(fields[Field.STATUS], "status", PROTOCOL, base=HEX)
     attributes: dict[str, AttributeValue] = {
         "status": fields[Field.STATUS],
-        "gsm_signal": _count(fields, Field.GSM, "GSM signal"),
+        "gsm_signal": _count(fields, Field.GSM, "GSM signal", MAX_SMALL),
         "steps": _count(fields, Field.STEPS, "steps"),
         "tumbles": _count(fields, Field.TUMBLES, "tumbles"),
         "low_battery": bool(status & LOW_BATTERY_STATE),
@@ -197,7 +214,10 @@ def _position(device_id: str, fields: list[str]) -> Position | DeviceInfo:
             time=fix_time,
             attributes=freeze(attributes),
         )
-    return Position(
+    if not device_id:
+        raise Malformed("empty device id", protocol=PROTOCOL)
+    # trusted: _fix_time gives aware UTC; parse_float refuses NaN/inf, check_lat_lon the range
+    return Position.trusted(
         device_key=device_id,
         protocol=PROTOCOL,
         fix_time=fix_time,
@@ -208,7 +228,7 @@ def _position(device_id: str, fields: list[str]) -> Position | DeviceInfo:
         course_deg=_number(fields, Field.COURSE, "course"),
         altitude_m=_number(fields, Field.ALTITUDE, "altitude"),
         accuracy_m=common.positive_or_none(accuracy if isinstance(accuracy, float) else None),
-        satellites=_count(fields, Field.SATELLITES, "satellites"),
+        satellites=_count(fields, Field.SATELLITES, "satellites", MAX_SMALL),
         battery_pct=battery,
         attributes=freeze(attributes),
     )
