@@ -23,9 +23,12 @@ from ._framer import (
 __all__ = [
     "BINARY_MAX_SIZE",
     "BINARY_SIZE",
+    "BINARY_START",
     "KNOTS_TO_KMH",
     "MAX_FRAME",
     "SPEC",
+    "TEXT_END",
+    "TEXT_START",
     "BinaryFlag",
     "H02Framer",
     "decode_frame",
@@ -38,7 +41,6 @@ __all__ = [
 ]
 
 NAME = PROTOCOL = "h02"
-__all__ += ["BINARY_START", "TEXT_END", "TEXT_START"]
 
 
 def new_session(transport: Transport, device_key: str | None) -> Session:

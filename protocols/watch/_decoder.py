@@ -341,7 +341,7 @@ def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
     if not known and base not in ("LK", "INIT", "CCID"):
         raise UnsupportedMessage(f"message type {kind!r}", protocol=PROTOCOL, data=frame)
     fields = common.ascii_text(content, PROTOCOL).split(",")
-    if "\x00" in content.decode("ascii"):
+    if b"\x00" in content:
         raise Malformed("NUL in a text frame", protocol=PROTOCOL, data=frame)
     try:
         if base == "LK":
