@@ -5,8 +5,9 @@ SeTracker protocol page). Some firmwares write it in decimal digits instead; whe
 digits are all decimal and differ as hex and decimal, the decimal reading is tried first and
 kept only when a ``]`` ends the frame there (text content never holds ``]``; voice content
 escapes it), else the hex reading. A header may carry a 4-hex-digit message index before
-``LEN`` (echoed in replies). The decision needs only the bytes up to the candidate end, so it
-does not depend on how the stream is chunked.
+``LEN`` (echoed in replies). Only a voice message (``TK,``) may exceed ``MAX_TEXT_FRAME``.
+Each decision needs only the bytes up to the candidate end, so it does not depend on how the
+stream is chunked.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from protocols._framing import BufferedFramer
 from protocols.errors import FrameTooLarge
 
 PROTOCOL = "watch"
-#: LEN can claim 0xFFFF bytes (a voice message, ``TK``); a frame is at most that plus the
-#: longest header, so the bound is the protocol's own and no valid frame is refused.
+#: LEN can claim 0xFFFF bytes: only a voice message (``TK,``) may be that long, so a ``TK``
+#: frame is bounded by that plus the longest header; every other frame by ``MAX_TEXT_FRAME``
+#: (text messages are under 1 KiB; a longer claim is fatal ``FrameTooLarge``).
 MAX_HEADER = 48
 MAX_FRAME = 0xFFFF + MAX_HEADER
+MAX_TEXT_FRAME = 16 * 1024
+VOICE = b"TK,"
 HEADER = re.compile(
     rb"\[([0-9A-Za-z]{2})\*([0-9A-Za-z]{1,20})\*(?:([0-9A-Fa-f]{4})\*)?([0-9A-Fa-f]{4})\*"
 )
@@ -85,8 +89,14 @@ class WatchFramer(BufferedFramer[bytearray]):
         buf = self._buf
         for size in lengths(header.group(4)):
             end = header.end() + size
-            if end + 1 > MAX_FRAME:  # pragma: no cover - MAX_FRAME covers every LEN
-                raise FrameTooLarge(f"frame of {end + 1} bytes", protocol=PROTOCOL, data=bytes(buf))
+            if end + 1 > MAX_TEXT_FRAME:
+                kind = buf[header.end() : header.end() + len(VOICE)]
+                if len(kind) < len(VOICE) and VOICE.startswith(bytes(kind)):
+                    return None  # may still be a voice message
+                if kind != VOICE:
+                    raise FrameTooLarge(
+                        f"frame of {end + 1} bytes", protocol=PROTOCOL, data=bytes(buf[:64])
+                    )
             if len(buf) <= end:
                 return None
             if buf[end] == CLOSE:

@@ -14,7 +14,7 @@ import pytest
 
 from protocols import registry
 from protocols.base import Detection, Session
-from protocols.errors import Malformed, UnsupportedMessage
+from protocols.errors import FrameTooLarge, Malformed, UnsupportedMessage
 from protocols.model import DeviceEvent, DeviceInfo, Heartbeat, Position, Rejected, Reply
 from protocols.watch import (
     MAX_FRAME,
@@ -223,14 +223,21 @@ def test_bad_frames_are_malformed_not_fatal(frame: bytes) -> None:
     assert [type(m) for m in session.receive(LK)] == [Heartbeat, Reply]
 
 
-def test_longest_length_is_held_within_the_bound() -> None:
-    # LEN FFFF (65535 bytes of voice) is a valid frame: it is held, never refused, and the
-    # bound is LEN's own maximum plus a header
+def test_longest_length_is_held_for_voice_only() -> None:
+    # LEN FFFF (65535 bytes) is valid for a voice message: held, bounded by LEN's own maximum
     session = new_session()
     assert session.receive(b"[3G*8800000015*FFFF*TK,") == []
     assert not session.failed
-    assert session.buffered <= MAX_FRAME
     assert 0xFFFF < MAX_FRAME <= 0xFFFF + 64
+    # any other type claiming more than 16 KiB is fatal, whether its first bytes come whole
+    # or one at a time
+    for chunks in ([b"[3G*8800000015*FFFF*UD,"], [b"[3G*8800000015*FFFF*T", b"X"]):
+        session = new_session()
+        out = [m for chunk in chunks for m in session.receive(chunk)]
+        (rejected,) = out
+        assert isinstance(rejected, Rejected)
+        assert isinstance(rejected.error, FrameTooLarge)
+        assert session.failed
 
 
 @pytest.mark.parametrize(
