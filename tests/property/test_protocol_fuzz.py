@@ -11,7 +11,7 @@ from protocols import registry
 from protocols.base import ProtocolSpec
 from protocols.detect import MAX_PROBE, AutoSession
 from protocols.model import DeviceEvent, DeviceInfo, Heartbeat, Login, Position, Rejected, Reply
-from tests.unit.protocols import test_gt06, test_h02, test_teltonika
+from tests.unit.protocols import test_gt06, test_h02, test_teltonika, test_tk103, test_watch
 from tests.unit.protocols.helpers import comparable
 
 MESSAGE_TYPES = (Position, DeviceEvent, Login, Heartbeat, DeviceInfo, Reply, Rejected)
@@ -26,7 +26,37 @@ STREAMS: dict[str, bytes] = {
     + test_gt06.HEARTBEAT_VL03,
     "teltonika": test_teltonika.IMEI + test_teltonika.C8_EX3 + test_teltonika.C16,
     "h02": test_h02.V1 + test_h02.HTBT + test_h02.BIN_V1,
+    # every h02 path: V19/NBR, no_fix, binary 32/37/45 with tails, V4 with a fix, V5, XT
+    "h02_breadth": test_h02.NBR_V19_REAL
+    + test_h02.BIN45_A_REAL
+    + test_h02.V1_LBS_ONLY_REAL
+    + test_h02.BIN_REAL
+    + test_h02.V4_D1_REAL
+    + test_h02.BIN32_VALID_REAL
+    + test_h02.V5
+    + test_h02.XT_REAL,
+    "tk103": test_tk103.T230_LOGIN
+    + test_tk103.T230_HEARTBEAT
+    + test_tk103.T1632
+    + test_tk103.T1632_OBD
+    + test_tk103.T1590
+    + test_tk103.T1733_BARE_HEARTBEAT
+    + test_tk103.T1733
+    + test_tk103.SOS,
+    "watch": test_watch.LK_2702_REAL
+    + test_watch.UD_1864_REAL
+    + test_watch.AL_LTE
+    + test_watch.UD_NO_GPS_REAL
+    + test_watch.BPHRT
+    + test_watch.TKQ
+    + test_watch.GS1_REAL[0]
+    # BUILT: a decimal LEN, a header with a message index, an escaped voice frame
+    + b"[SG*8800000015*0013*LK,50,100,100]"
+    + b"[3G*8800000015*00A1*0002*LK]"
+    + b"[3G*8800000015*0009*TK,#!\x7d\x03\x7d\x01]",
 }
+#: registry name of each stream's protocol
+PROTOCOL_OF = {"h02_breadth": "h02"}
 SAMPLES = [*STREAMS.values(), test_teltonika.UDP_C8, test_teltonika.UDP_C8E]
 
 
@@ -92,9 +122,10 @@ def test_auto_session(sample: bytes, flips: list[tuple[int, int]], garbage: byte
 @given(name=st.sampled_from(sorted(STREAMS)), cuts=st.lists(st.integers(0, 4096), max_size=12))
 def test_any_chunking_gives_the_same_messages(name: str, cuts: list[int]) -> None:
     stream = STREAMS[name]
-    whole = comparable(registry.get(name).new_session("tcp", None).receive(stream))
+    spec = registry.get(PROTOCOL_OF.get(name, name))
+    whole = comparable(spec.new_session("tcp", None).receive(stream))
     points = sorted({c % (len(stream) + 1) for c in cuts})
-    session = registry.get(name).new_session("tcp", None)
+    session = spec.new_session("tcp", None)
     out = []
     for a, b in zip([0, *points], [*points, len(stream)], strict=True):
         out.extend(session.receive(stream[a:b]))
