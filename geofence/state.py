@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -254,41 +253,42 @@ def _transit(
     forced: bool,
 ) -> tuple[PlaceState | None, Event | None]:
     new_phase, event = TABLE[(phase, obs)]
-    if new_phase is phase:
-        if phase is Phase.DWELLING or phase is Phase.LEAVING:
-            assert record is not None
-            return replace(record, pending_fixes=_run_length(record) + 1), event
+    if new_phase is phase and phase is not Phase.DWELLING and phase is not Phase.LEAVING:
         return record, event
-    t = from_us(time_us)
-    if new_phase is Phase.INSIDE:
+    # The new row's (inside, since, dwell_since, exit_since, pending_fixes); built once.
+    row: tuple[bool, datetime, datetime | None, datetime | None, int]
+    if record is None:
+        row = (False, from_us(time_us), None, None, 0)
+    else:
+        row = (record.inside, record.since, record.dwell_since, record.exit_since, 0)
+    if new_phase is phase:  # one more fix in the pending run
+        row = (*row[:4], _run_length(record) + 1)
+    elif new_phase is Phase.INSIDE:
         if phase is Phase.LEAVING:  # the pending exit is cancelled
-            assert record is not None
-            return replace(record, exit_since=None, pending_fixes=0), event
-        since = t if phase is Phase.OUTSIDE or forced else _dwell_since(record)
-        new: PlaceState | None = PlaceState(
-            device_id=device_id, place_id=place_id, inside=True, since=since, airport=airport
-        )
-    elif new_phase is Phase.DWELLING:
-        new = PlaceState(
-            device_id=device_id,
-            place_id=place_id,
-            inside=False,
-            since=record.since if record is not None else t,
-            dwell_since=t,
-            airport=airport,
-            pending_fixes=1,
-        )
-    elif new_phase is Phase.LEAVING:
-        assert record is not None
-        new = replace(record, exit_since=t, pending_fixes=1)
-    else:  # OUTSIDE
-        assert record is not None
-        if phase is Phase.DWELLING:  # the pending enter is cancelled
-            new = replace(record, dwell_since=None, pending_fixes=0)
+            row = (True, row[1], None, None, 0)
         else:
-            left = record.exit_since if phase is Phase.LEAVING else None
-            new = replace(record, inside=False, since=left or t, exit_since=None, pending_fixes=0)
-    return new, event
+            since = from_us(time_us) if phase is Phase.OUTSIDE or forced else _dwell_since(record)
+            row = (True, since, None, None, 0)
+    elif new_phase is Phase.DWELLING:
+        row = (False, row[1], from_us(time_us), None, 1)
+    elif new_phase is Phase.LEAVING:
+        row = (True, row[1], None, from_us(time_us), 1)
+    elif phase is Phase.DWELLING:  # OUTSIDE: the pending enter is cancelled
+        row = (False, row[1], None, None, 0)
+    else:  # OUTSIDE: the exit, at the first outside fix of the run
+        left = row[3] if phase is Phase.LEAVING else None
+        row = (False, left or from_us(time_us), None, None, 0)
+    inside, since, dwell_since, exit_since, n = row
+    return PlaceState(
+        device_id=device_id,
+        place_id=place_id,
+        inside=inside,
+        since=since,
+        dwell_since=dwell_since,
+        airport=airport,
+        exit_since=exit_since,
+        pending_fixes=n,
+    ), event
 
 
 def _dwell_since(record: PlaceState | None) -> datetime:
