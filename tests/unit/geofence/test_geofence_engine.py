@@ -30,7 +30,7 @@ GEOMETRY = Rules(confirm=IMMEDIATE, airport_confirm=IMMEDIATE)
 def home_zones(**rules: float) -> Zones:
     return Zones(
         places=PlaceIndex([Place.circle("home", *HOME, HOME_R)]),
-        rules=Rules(confirm=IMMEDIATE, airport_confirm=IMMEDIATE, **rules),  # type: ignore[arg-type]
+        rules=Rules(confirm=IMMEDIATE, airport_confirm=IMMEDIATE, **rules),
     )
 
 
@@ -217,7 +217,7 @@ def airport_zones(**rules: float) -> Zones:
     return Zones(
         places=PlaceIndex([]),
         airports=airport_index(),
-        rules=Rules(confirm=IMMEDIATE, airport_confirm=IMMEDIATE, **rules),  # type: ignore[arg-type]
+        rules=Rules(confirm=IMMEDIATE, airport_confirm=IMMEDIATE, **rules),
     )
 
 
