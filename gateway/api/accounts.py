@@ -199,17 +199,20 @@ async def confirm_deletion(request: web.Request) -> web.Response:
     doc = await jsonio.body(request)
     code = jsonio.text(doc, "code", max_len=32)
     assert code is not None
-    async with request.app[POOL].connection() as conn:
+    refused = None
+    async with request.app[POOL].connection() as conn:  # commits a wrong try's count too
         try:
             await store.take_deletion_request(conn, who.account_id, code, datetime.now(UTC))
         except store.DeletionRefused as exc:
-            if exc.reason == "expired":
-                raise Problem(
-                    "deletion-code-expired", "the code has expired; ask again with DELETE /v1/me"
-                ) from None
-            raise Problem(
-                "deletion-code-invalid", "no such code for this account (DELETE /v1/me first)"
-            ) from None
+            refused = exc.reason
+    if refused == "expired":
+        raise Problem("deletion-code-expired", "the code has expired; ask again with DELETE /v1/me")
+    if refused is not None:
+        raise Problem(
+            "deletion-code-invalid",
+            "no such code for this account (DELETE /v1/me first; a request is void after"
+            f" {store.MAX_DELETION_ATTEMPTS} wrong codes)",
+        )
     url = request.app[SETTINGS].database.url
 
     def purge() -> dict[str, int]:

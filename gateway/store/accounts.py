@@ -258,10 +258,14 @@ async def take_deletion_request(conn: AsyncConn, account_id: str, code: str, now
         raise DeletionRefused("none")
     if not secrets.compare_digest(bytes(row[0]), sha256(code)):
         # a guessed code costs the request after MAX_DELETION_ATTEMPTS tries
+        # the caller commits this although it refuses the request
         await conn.execute(
-            "update deletion_requests set attempts = attempts + 1 where account_id = %s;"
-            " delete from deletion_requests where account_id = %s and attempts >= %s",
-            (account_id, account_id, MAX_DELETION_ATTEMPTS),
+            "update deletion_requests set attempts = attempts + 1 where account_id = %s",
+            (account_id,),
+        )
+        await conn.execute(
+            "delete from deletion_requests where account_id = %s and attempts >= %s",
+            (account_id, MAX_DELETION_ATTEMPTS),
         )
         raise DeletionRefused("wrong")
     if row[1] <= now:
