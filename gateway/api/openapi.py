@@ -243,7 +243,7 @@ def document() -> dict[str, Any]:
                         expires_at=_TIME,
                     ),
                 ),
-                (403,),
+                (401, 403),
                 body=credentials,
                 auth=None,
             ),

@@ -5,44 +5,25 @@ code is refused, and the confirmation purges history and events and says so."""
 from __future__ import annotations
 
 import asyncio
-import email
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from typing import Any
 
 import aiohttp
 import pytest
-from aiosmtpd.controller import Controller
 
 from .. import services
+from .mailbox import Inbox, smtp_server
 from .member_client import Api
 
 pytestmark = pytest.mark.integration
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = services.free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 def count(table: str, device: int) -> int:
