@@ -144,10 +144,11 @@ async def circle(
         await service.reload_soon()
         entitlement = service.snapshot.entitlement(circle_id, now)
         recipients = service.snapshot.alert_recipients(circle_id, now)
-    if who.account_id not in recipients:
-        # the snapshot may predate this member's joining: a member who joined within the
-        # limit must not be refused because of it
+    if who.account_id not in recipients and found.joined_at >= service.snapshot.built_at:
+        # the snapshot predates this member's joining (its NOTIFY is on the way): a member
+        # who joined within the limit must not be refused because of it
         await service.reload_soon()
+        entitlement = service.snapshot.entitlement(circle_id, now)
         recipients = service.snapshot.alert_recipients(circle_id, now)
     access = CircleAccess(
         circle_id,

@@ -104,8 +104,7 @@ async def create_token(request: web.Request) -> web.Response:
         for k in keys:
             failures.take(k)
         raise Problem("invalid-credentials", "wrong email or password")
-    if account.status == "suspended":
-        raise Problem("account-suspended", "the account is suspended; contact the operator")
+    # a suspended account may still sign in: to read, export or delete its own data
     now = datetime.now(UTC)
     async with request.app[POOL].connection() as conn:
         if _hasher.check_needs_rehash(stored):

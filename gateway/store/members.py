@@ -32,12 +32,13 @@ class Membership:
     name: str | None
     join_seq: int
     created_at: datetime
+    joined_at: datetime
 
 
 async def membership(conn: AsyncConn, circle_id: str, account_id: str) -> Membership | None:
     row = await (
         await conn.execute(
-            "select c.id, c.owner_account_id, c.name, m.join_seq, c.created_at"
+            "select c.id, c.owner_account_id, c.name, m.join_seq, c.created_at, m.joined_at"
             " from circles c join circle_members m on m.circle_id = c.id"
             " where c.id = %s and m.account_id = %s",
             (circle_id, account_id),
@@ -49,7 +50,7 @@ async def membership(conn: AsyncConn, circle_id: str, account_id: str) -> Member
 async def my_circles(conn: AsyncConn, account_id: str) -> list[Membership]:
     rows = await (
         await conn.execute(
-            "select c.id, c.owner_account_id, c.name, m.join_seq, c.created_at"
+            "select c.id, c.owner_account_id, c.name, m.join_seq, c.created_at, m.joined_at"
             " from circles c join circle_members m on m.circle_id = c.id"
             " where m.account_id = %s order by m.join_seq",
             (account_id,),

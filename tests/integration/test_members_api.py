@@ -122,6 +122,7 @@ async def test_sign_up_sign_in_tokens_and_the_admin_split(db_url: str) -> None:
         r = await api.call("GET", "/v1/devices", other)
         assert (r.status, r.problem) == (403, "account-suspended")
         assert (await api.call("GET", "/v1/me", other)).status == 200
+        assert (await api.call("GET", "/v1/me/export", other)).status == 200
         r = await api.call("DELETE", f"/v1/admin/accounts/{other_account}/suspension", ADMIN)
         assert (await api.call("GET", "/v1/devices", other)).status == 200
 
