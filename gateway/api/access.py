@@ -18,6 +18,7 @@ once; the plan's member limit comes from the entitlement snapshot (reloaded on N
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,9 @@ from .ratelimit import Buckets, retry_after
 TOKEN_BUCKETS: web.AppKey[Buckets] = web.AppKey("token_buckets")
 ANONYMOUS_BUCKETS: web.AppKey[Buckets] = web.AppKey("anonymous_buckets")
 SIGNIN_BUCKETS: web.AppKey[Buckets] = web.AppKey("signin_buckets")
+#: exports in progress at once (each holds a database connection of its own)
+EXPORTS: web.AppKey[asyncio.Semaphore] = web.AppKey("exports")
+MAX_EXPORTS = 4
 
 
 def setup(app: web.Application) -> None:
@@ -43,6 +47,7 @@ def setup(app: web.Application) -> None:
     app[TOKEN_BUCKETS] = Buckets(api.token_rate_per_s, api.token_burst)
     app[ANONYMOUS_BUCKETS] = Buckets(api.anonymous_rate_per_s, api.anonymous_burst)
     app[SIGNIN_BUCKETS] = Buckets(api.signin_failures / api.signin_window_s, api.signin_failures)
+    app[EXPORTS] = asyncio.Semaphore(MAX_EXPORTS)
 
 
 @dataclass(frozen=True, slots=True)

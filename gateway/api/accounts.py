@@ -236,6 +236,14 @@ async def export_me(request: web.Request) -> web.StreamResponse:
     lines. Positions come through a server-side cursor, a batch at a time: memory stays
     bounded however long the history."""
     who = await access.member(request, allow_suspended=True)
+    exports = request.app[access.EXPORTS]
+    if exports.locked():
+        raise access.rate_limited(5.0, "exports in progress on this gateway")
+    async with exports:
+        return await _export(request, who)
+
+
+async def _export(request: web.Request, who: access.Member) -> web.StreamResponse:
     url = request.app[SETTINGS].database.url
     response = web.StreamResponse(
         headers={
