@@ -289,8 +289,19 @@ async def test_circles_invites_members_and_cross_circle_404(db_url: str) -> None
                 a,
                 now - timedelta(minutes=len(who)),
             )
+        for who in ("carol", "dave", "bob"):  # a device's own alarm belongs to no circle
+            sql(
+                "insert into events (device_id, kind, time) values (%s, 'alarm:sos', now())",
+                devices[who],
+            )
         alerts = await api.call("GET", f"/v1/circles/{a}/alerts", alice)
-        assert {x["device"] for x in alerts.body["items"]} == {devices["alice"], devices["carol"]}
+        assert sorted((x["kind"], x["device"]) for x in alerts.body["items"]) == sorted(
+            [
+                ("alarm:sos", devices["carol"]),
+                ("geofence:enter", devices["alice"]),
+                ("geofence:enter", devices["carol"]),
+            ]
+        )
         # cross-circle: bob's circle B is not found for alice, whatever the path
         for method, path in (
             ("GET", f"/v1/circles/{b}"),
