@@ -51,12 +51,16 @@ class MqttSettings:
     keepalive_s: int = 30
 
 
+#: the admin token's default: refused on any bind but loopback
+DEV_ADMIN_TOKEN = "dev-admin-token"
+
+
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
     host: str = "127.0.0.1"
     #: API, /healthz, /readyz, /metrics, Stripe webhook, OwnTracks/Overland HTTP ingestion
     port: int = 8088
-    admin_token: str = "dev-admin-token"
+    admin_token: str = DEV_ADMIN_TOKEN
     stripe_webhook_secret: str = "whsec_dev"
 
 
@@ -284,6 +288,13 @@ def _validate(s: Settings) -> list[str]:
         problems.append("limits.max_garbage_bytes must not be negative")
     if s.log_format not in {"json", "text"}:
         problems.append(f"log_format must be 'json' or 'text', got {s.log_format!r}")
+    if s.http.host not in {"127.0.0.1", "::1", "localhost"} and (
+        s.http.admin_token == DEV_ADMIN_TOKEN
+    ):
+        problems.append(
+            f"http.admin_token: the development default is refused on {s.http.host!r};"
+            " set a secret (TRACKGW_HTTP_ADMIN_TOKEN) or bind to loopback"
+        )
     if s.api.token_ttl_days < 1 or s.api.invite_ttl_days < 1 or s.api.deletion_code_ttl_s < 1:
         problems.append("api: token, invite and deletion code lifetimes must be positive")
     if s.api.token_rate_per_s <= 0 or s.api.token_burst < 1 or s.api.signin_failures < 1:
