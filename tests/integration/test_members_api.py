@@ -148,6 +148,25 @@ async def test_failed_sign_ins_and_token_use_are_rate_limited(db_url: str) -> No
         r = await api.call("POST", "/v1/tokens", json={"email": email, "password": "p" * 10})
         assert (r.status, r.problem) == (429, "rate-limited")
         assert int(r.headers["Retry-After"]) >= 1
+        # per address: another account from the same address waits too ...
+        other = f"{services.unique('bystander')}@example.org"
+        await api.call(
+            "POST", "/v1/accounts", json={"email": other, "password": "q" * 10, "name": "b"}
+        )
+        r = await api.call("POST", "/v1/tokens", json={"email": other, "password": "q" * 10})
+        assert r.status == 429
+        # ... but not from another address; and the victim's account waits from anywhere
+        connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+        async with aiohttp.ClientSession(connector=connector) as elsewhere_http:
+            elsewhere = Api(elsewhere_http, s.http.port)
+            r = await elsewhere.call(
+                "POST", "/v1/tokens", json={"email": other, "password": "q" * 10}
+            )
+            assert r.status == 201
+            r = await elsewhere.call(
+                "POST", "/v1/tokens", json={"email": email, "password": "p" * 10}
+            )
+            assert (r.status, r.problem) == (429, "rate-limited")
 
 
 async def test_devices_are_their_owners_and_ids_are_checked(db_url: str) -> None:
