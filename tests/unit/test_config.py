@@ -52,3 +52,21 @@ def test_a_missing_or_broken_file_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text("[http\n")
     with pytest.raises(config.ConfigError, match=r"bad\.toml"):
         config.load(str(bad), env={})
+
+
+def test_the_dev_admin_token_is_refused_beyond_loopback() -> None:
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(env={"TRACKGW_HTTP_HOST": "0.0.0.0"})
+    assert any("http.admin_token" in p for p in caught.value.problems)
+    s = config.load(env={"TRACKGW_HTTP_HOST": "0.0.0.0", "TRACKGW_HTTP_ADMIN_TOKEN": "s3cret"})
+    assert s.http.admin_token == "s3cret"
+    assert config.load(env={}).http.admin_token == config.DEV_ADMIN_TOKEN  # loopback: fine
+
+
+def test_api_and_smtp_settings_are_checked() -> None:
+    s = config.load(env={"TRACKGW_SMTP_PORT": "2525", "TRACKGW_API_TOKEN_BURST": "7"})
+    assert (s.smtp.port, s.api.token_burst) == (2525, 7)
+    with pytest.raises(config.ConfigError):
+        config.load(env={"TRACKGW_API_TOKEN_TTL_DAYS": "0"})
+    with pytest.raises(config.ConfigError):
+        config.load(env={"TRACKGW_SMTP_PORT": "70000"})
