@@ -26,6 +26,7 @@ from protocols import registry
 from .alerts import AlertPublisher
 from .api import billing, health
 from .api import circles as circles_api
+from .broker import members as broker_members
 from .config import Settings
 from .entitlement_service import EntitlementService
 from .geofencing import GeofenceProcessor
@@ -57,6 +58,7 @@ class Gateway:
     entitlements: EntitlementService
     app: web.Application
     mqtt: MqttIngest | None = None
+    broker_access: broker_members.BrokerAccess | None = None
     tcp: list[TcpListener] = field(default_factory=list)
     udp: list[UdpListener] = field(default_factory=list)
     runners: list[web.AppRunner] = field(default_factory=list)
@@ -98,6 +100,8 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     geofencing = GeofenceProcessor(settings.database.url, entitlements, alerts)
     await geofencing.load()
     entitlements.on_reload.append(geofencing.on_snapshot)
+    broker_access = broker_members.BrokerAccess(settings.mqtt, settings.database.url, entitlements)
+    entitlements.on_reload.append(broker_access.on_snapshot)
     await entitlements.reload()
     writer.processors.insert(0, geofencing)
     router = Router(directory, intake, gate=entitlements.gate)
@@ -110,9 +114,12 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     billing.add_routes(app)
     circles_api.add_routes(app)
     add_phone_routes(app, router)
+    broker_members.add_routes(app, broker_access)
     gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
+    gw.broker_access = broker_access
     gw.background.append(entitlements.run)
     gw.background.append(alerts.run)
+    gw.background.append(broker_access.run)
     return gw
 
 
