@@ -174,7 +174,8 @@ async def start_listeners(gw: Gateway) -> None:
     gw.http_port = s.http.port
     log.info("HTTP API on %s:%d", s.http.host, s.http.port)
     if s.ports.osmand:
-        runner = web.AppRunner(osmand_app(gw.router, s.limits.max_http_body_bytes), access_log=None)
+        osmand = osmand_app(gw.router, s.limits.max_http_body_bytes, gw.pool)
+        runner = web.AppRunner(osmand, access_log=None)
         await runner.setup()
         await web.TCPSite(
             runner, host, s.ports.osmand, reuse_port=s.ports.reuse_port or None

@@ -31,7 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway import app, config
 from gateway.broker.client_id import bound_client_id
-from gateway.store import admin
+from gateway.store import admin, credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_PORT = int(os.environ.get("TRACKGW_PG_PORT", "55432"))
@@ -132,6 +132,13 @@ def connect(url: str = TEST_URL) -> Iterator[psycopg.Connection[Any]]:
 def provision(protocol: str, unique_id: str, account: str | None = None) -> int:
     with connect() as conn:
         return admin.add_device(conn, protocol, unique_id, account or unique("acct")).id
+
+
+def provision_phone(protocol: str, unique_id: str, account: str | None = None) -> tuple[int, str]:
+    """A phone that authenticates on HTTP: (device id, its secret)."""
+    with connect() as conn:
+        device = admin.add_device(conn, protocol, unique_id, account or unique("acct"))
+        return device.id, credentials.set_device_secret(conn, unique_id)
 
 
 def count_positions(device_id: int) -> int:
