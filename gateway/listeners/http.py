@@ -32,6 +32,7 @@ async def ingest(
     device_key: str | None,
     ok: Callable[[list[bytes]], web.Response],
     authenticated: str | None = None,
+    scheme: str = "Bearer",
 ) -> web.Response:
     """``authenticated``: the device the request's credentials belong to; a body that speaks
     for any other device is refused whole (401)."""
@@ -40,7 +41,7 @@ async def ingest(
     if authenticated is not None and any(
         getattr(m, "device_key", authenticated) not in (authenticated, None) for m in messages
     ):
-        return unauthorized("Bearer")
+        return unauthorized(scheme)
     loop = asyncio.get_running_loop()
     committed: asyncio.Future[None] = loop.create_future()
     held: list[bytes] = []
@@ -96,7 +97,9 @@ def osmand_app(router: Router, max_body: int, pool: AsyncConnectionPool) -> web.
                 body = query.encode()
         else:
             body = query.encode()
-        return await ingest(router, "osmand", body, device, _plain_ok, authenticated=device)
+        return await ingest(
+            router, "osmand", body, device, _plain_ok, authenticated=device, scheme="Key"
+        )
 
     app = web.Application(client_max_size=max_body)
     app.router.add_route("*", "/{tail:.*}", handle)
@@ -124,7 +127,9 @@ def add_phone_routes(app: web.Application, router: Router) -> None:
         if user != credentials[0] or not await auth.matches("owntracks", key, credentials[1]):
             return unauthorized("Basic")
         body = await request.read()
-        return await ingest(router, "owntracks", body, key, _json_ok(b"[]"), authenticated=key)
+        return await ingest(
+            router, "owntracks", body, key, _json_ok(b"[]"), authenticated=key, scheme="Basic"
+        )
 
     async def overland(request: web.Request) -> web.Response:
         device = await auth.device_for("overland", bearer_token(request))

@@ -25,6 +25,7 @@ from protocols import simulate as sim
 
 from .. import services
 from ..devices import fixes
+from .test_alerts import set_plan_async
 
 pytestmark = pytest.mark.integration
 
@@ -279,3 +280,26 @@ async def test_another_user_cannot_take_over_the_gateways_session(db_url: str) -
                 await intruder.publish(f"owntracks/{key}", sim.owntracks_location(fix), qos=1)
         await services.wait_until(lambda: services.count_positions(device_id) == len(ids))
         assert gw.mqtt.connected.is_set()
+
+
+async def test_a_member_beyond_the_plans_limit_may_read_nothing_of_the_circle(
+    world_gateway: tuple[World, gateway_app.Gateway],
+) -> None:
+    world, gw = world_gateway
+    third = services.unique("acct")
+    with services.connect() as conn:  # circle A is on Free: 2 members; the third is outside
+        admin.join_circle(conn, world.circle_a, third)
+    creds = await access(gw).provision(third)
+    assert creds.topics.subscribe == ()
+    own = f"circles/{world.circle_a}/members/{third}/alerts"
+    async with member_client(creds) as client:
+        assert codes(await client.subscribe(own, qos=1)) == [SUBACK_FAILURE]
+    # the plan grows: the third member's own topics open within the next reconcile
+    await set_plan_async(world.circle_a, "gold")
+    deadline = time.monotonic() + 3
+    while True:
+        async with member_client(creds) as client:
+            if codes(await client.subscribe(own, qos=1)) == [1]:
+                break
+        assert time.monotonic() < deadline, "the grown plan did not open the member's topic"
+        await asyncio.sleep(0.1)
