@@ -47,6 +47,7 @@ from aiohttp import web
 from entitlements import Snapshot
 from entitlements.errors import UnknownEntity
 
+from .. import metrics
 from ..config import MqttSettings
 from ..entitlement_service import EntitlementService
 from ..keys import ACCOUNT_ID
@@ -224,6 +225,7 @@ class BrokerAccess:
                     self._ds = ds
                     await self._read_back(ds)
                     self.connected.set()
+                    metrics.mqtt_connected.labels("broker_access").set(1)
                     log.info("broker access: connected to the dynamic security plugin")
                     while True:
                         await self.reconcile()
@@ -237,6 +239,7 @@ class BrokerAccess:
             finally:
                 self._ds = None
                 self.connected.clear()
+                metrics.mqtt_connected.labels("broker_access").set(0)
             await asyncio.sleep(1.0)
 
     async def _read_back(self, ds: Dynsec) -> None:
