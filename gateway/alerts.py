@@ -1,9 +1,11 @@
 """Alerts to circle members over MQTT (aiomqtt), published after the events have committed.
 
-Each alert goes to ``circles/<circle_id>/alerts`` (QoS 1, for the circle's dashboard and
-apps) and to ``circles/<circle_id>/members/<account>/alerts`` for each member within the
-plan's member limit — the topic a deployment's ACL lets only that member read, so a member
-outside the plan receives nothing. The schema is in docs/alerts.md.
+Each alert goes to ``circles/<circle_id>/members/<account>/alerts`` (QoS 1) for each member
+within the plan's member limit, and each live position to ``.../members/<account>/live``
+(QoS 0): the topics the broker lets only that member read (gateway/broker/members.py), so a
+member outside the plan receives nothing. The circle-wide ``circles/<circle_id>/alerts`` and
+``/live`` are still published for operators (a dashboard); no member may read them
+(docs/mqtt.md). The schema is in docs/alerts.md.
 
 Publishing is decoupled from the writer by a bounded queue: a slow or absent broker never
 holds up ingestion. The events are already stored; an alert that cannot be queued is counted
@@ -23,6 +25,7 @@ from typing import Any
 import aiomqtt
 
 from . import metrics
+from .broker.client_id import bound_client_id
 from .config import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ class LivePosition:
 
     circle_id: str
     payload: Mapping[str, Any]
+    recipients: tuple[str, ...] = ()  #: the circle's in-plan members
 
 
 class AlertPublisher:
@@ -91,7 +95,7 @@ class AlertPublisher:
                     s.port,
                     username=s.username,
                     password=s.password,
-                    identifier=f"{s.client_id}-alerts",
+                    identifier=bound_client_id(s, "alerts"),
                 ) as client:
                     metrics.mqtt_connected.labels("alerts").set(1)
                     while True:
@@ -106,14 +110,20 @@ class AlertPublisher:
 
     async def _send(self, client: aiomqtt.Client, alert: Alert | LivePosition) -> None:
         if isinstance(alert, LivePosition):
+            live = json.dumps(alert.payload, separators=(",", ":"))
             topic = self.settings.live_topic.format(circle_id=alert.circle_id)
-            await client.publish(topic, json.dumps(alert.payload, separators=(",", ":")), qos=0)
+            await client.publish(topic, live, qos=0)
+            for member in alert.recipients:
+                await client.publish(member_topic(alert.circle_id, member, "live"), live, qos=0)
             return
         payload = json.dumps(alert.as_json(), separators=(",", ":"))
         topic = self.settings.alerts_topic.format(circle_id=alert.circle_id)
         await client.publish(topic, payload, qos=1)
         for member in alert.recipients:
-            await client.publish(
-                f"circles/{alert.circle_id}/members/{member}/alerts", payload, qos=1
-            )
+            await client.publish(member_topic(alert.circle_id, member, "alerts"), payload, qos=1)
         metrics.alerts_published.labels(alert.kind).inc()
+
+
+def member_topic(circle_id: str, account: str, kind: str) -> str:
+    """``circles/<circle>/members/<account>/<kind>`` (kind: alerts or live): one member's."""
+    return f"circles/{circle_id}/members/{account}/{kind}"

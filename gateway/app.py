@@ -28,6 +28,7 @@ from .api import access, billing, health, members, openapi, problems
 from .api import accounts as accounts_api
 from .api import admin as admin_api
 from .api import circles as circles_api
+from .broker import members as broker_members
 from .config import Settings
 from .entitlement_service import EntitlementService
 from .geofencing import GeofenceProcessor
@@ -59,6 +60,7 @@ class Gateway:
     entitlements: EntitlementService
     app: web.Application
     mqtt: MqttIngest | None = None
+    broker_access: broker_members.BrokerAccess | None = None
     tcp: list[TcpListener] = field(default_factory=list)
     udp: list[UdpListener] = field(default_factory=list)
     runners: list[web.AppRunner] = field(default_factory=list)
@@ -100,6 +102,8 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     geofencing = GeofenceProcessor(settings.database.url, entitlements, alerts)
     await geofencing.load()
     entitlements.on_reload.append(geofencing.on_snapshot)
+    broker_access = broker_members.BrokerAccess(settings.mqtt, settings.database.url, entitlements)
+    entitlements.on_reload.append(broker_access.on_snapshot)
     await entitlements.reload()
     writer.processors.insert(0, geofencing)
     router = Router(directory, intake, gate=entitlements.gate)
@@ -118,9 +122,12 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     admin_api.add_routes(app)
     openapi.add_routes(app)
     add_phone_routes(app, router)
+    broker_members.add_routes(app, broker_access)
     gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
+    gw.broker_access = broker_access
     gw.background.append(entitlements.run)
     gw.background.append(alerts.run)
+    gw.background.append(broker_access.run)
     return gw
 
 
@@ -175,7 +182,8 @@ async def start_listeners(gw: Gateway) -> None:
     gw.http_port = s.http.port
     log.info("HTTP API on %s:%d", s.http.host, s.http.port)
     if s.ports.osmand:
-        runner = web.AppRunner(osmand_app(gw.router, s.limits.max_http_body_bytes), access_log=None)
+        osmand = osmand_app(gw.router, s.limits.max_http_body_bytes, gw.pool)
+        runner = web.AppRunner(osmand, access_log=None)
         await runner.setup()
         await web.TCPSite(
             runner, host, s.ports.osmand, reuse_port=s.ports.reuse_port or None

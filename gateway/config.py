@@ -49,6 +49,12 @@ class MqttSettings:
     alerts_topic: str = "circles/{circle_id}/alerts"
     live_topic: str = "circles/{circle_id}/live"
     keepalive_s: int = 30
+    #: the broker's dynamic security admin: the gateway provisions members' clients with it
+    admin_username: str = "trackgw-admin"
+    admin_password: str = "admin-dev-secret"
+    #: the broker address members' apps are told to use (default: host and port above)
+    public_host: str = ""
+    public_port: int = 0
 
 
 #: the admin token's default: refused on any bind but loopback

@@ -315,7 +315,9 @@ class GeofenceProcessor:
                 "battery_pct": pos.battery_pct,
             }
             for circle in circles:
-                self.alerts.publish_live(LivePosition(circle_id=circle, payload=payload))
+                members = tuple(sorted(snapshot.alert_recipients(circle, now)))
+                live = LivePosition(circle_id=circle, payload=payload, recipients=members)
+                self.alerts.publish_live(live)
         self._live = {}
 
 

@@ -1,18 +1,23 @@
 """HTTP ingestion: OsmAnd / Traccar Client (its own port, any path), Overland and OwnTracks'
 HTTP mode (on the API port). The answer is sent only after the data has committed, so an
-HTTP 200 means stored; a client that does not get it resends, and the store deduplicates."""
+HTTP 200 means stored; a client that does not get it resends, and the store deduplicates.
+Every phone authenticates with its device's secret first (phone_auth.py): 401 otherwise."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
 
 from protocols import registry
 
+from ..keys import POOL
 from ..pipeline.route import Router
+from .phone_auth import PhoneAuth, basic_credentials, bearer_token, osmand_key, unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +31,17 @@ async def ingest(
     body: bytes,
     device_key: str | None,
     ok: Callable[[list[bytes]], web.Response],
+    authenticated: str | None = None,
+    scheme: str = "Bearer",
 ) -> web.Response:
+    """``authenticated``: the device the request's credentials belong to; a body that speaks
+    for any other device is refused whole (401)."""
     session = registry.get(protocol).new_session("http", device_key)
     messages = session.receive(body)
+    if authenticated is not None and any(
+        getattr(m, "device_key", authenticated) not in (authenticated, None) for m in messages
+    ):
+        return unauthorized(scheme)
     loop = asyncio.get_running_loop()
     committed: asyncio.Future[None] = loop.create_future()
     held: list[bytes] = []
@@ -65,19 +78,28 @@ def _json_ok(default: bytes) -> Callable[[list[bytes]], web.Response]:
     return respond
 
 
-def osmand_app(router: Router, max_body: int) -> web.Application:
-    """The OsmAnd / Traccar Client endpoint: GET or POST to any path, query or body."""
+def osmand_app(router: Router, max_body: int, pool: AsyncConnectionPool) -> web.Application:
+    """The OsmAnd / Traccar Client endpoint: GET or POST to any path, query or body; the
+    device's secret in ``?key=`` or the last path segment."""
+    auth = PhoneAuth(pool)
 
     async def handle(request: web.Request) -> web.Response:
+        device = await auth.device_for("osmand", osmand_key(request))
+        if device is None:
+            return unauthorized("Key")
+        # the key is a credential, not an attribute to store
+        query = urlencode([(k, v) for k, v in request.query.items() if k != "key"])
         if request.method == "POST" and request.can_read_body:
             body = await request.read()
-            if request.content_type == "application/x-www-form-urlencoded" and request.query_string:
-                body = request.query_string.encode() + b"&" + body
+            if request.content_type == "application/x-www-form-urlencoded" and query:
+                body = query.encode() + b"&" + body
             elif not body:
-                body = request.query_string.encode()
+                body = query.encode()
         else:
-            body = request.query_string.encode()
-        return await ingest(router, "osmand", body, None, _plain_ok)
+            body = query.encode()
+        return await ingest(
+            router, "osmand", body, device, _plain_ok, authenticated=device, scheme="Key"
+        )
 
     app = web.Application(client_max_size=max_body)
     app.router.add_route("*", "/{tail:.*}", handle)
@@ -86,24 +108,37 @@ def osmand_app(router: Router, max_body: int) -> web.Application:
 
 def add_phone_routes(app: web.Application, router: Router) -> None:
     """OwnTracks HTTP mode at /owntracks, Overland at /overland."""
+    auth = PhoneAuth(app[POOL])
 
     async def owntracks(request: web.Request) -> web.Response:
-        # OwnTracks sends its user and device in X-Limit-U / X-Limit-D (and the user in Basic
-        # auth); the key matches the MQTT form "<user>/<device>".
-        user = request.headers.get("X-Limit-U") or request.query.get("u")
+        # OwnTracks sends its user and device in X-Limit-U / X-Limit-D and the user and
+        # password in Basic auth; the key matches the MQTT form "<user>/<device>".
+        credentials = basic_credentials(request)
+        if credentials is None:
+            return unauthorized("Basic")
+        user = request.headers.get("X-Limit-U") or request.query.get("u") or credentials[0]
         device = request.headers.get("X-Limit-D") or request.query.get("d")
-        if not user or not device:
+        if not device:
             return web.json_response(
                 {"error": "OwnTracks HTTP needs X-Limit-U and X-Limit-D headers (or ?u=&d=)"},
                 status=400,
             )
+        key = f"{user}/{device}"
+        if user != credentials[0] or not await auth.matches("owntracks", key, credentials[1]):
+            return unauthorized("Basic")
         body = await request.read()
-        return await ingest(router, "owntracks", body, f"{user}/{device}", _json_ok(b"[]"))
+        return await ingest(
+            router, "owntracks", body, key, _json_ok(b"[]"), authenticated=key, scheme="Basic"
+        )
 
     async def overland(request: web.Request) -> web.Response:
+        device = await auth.device_for("overland", bearer_token(request))
+        named = request.query.get("device") or request.query.get("device_id")
+        if device is None or (named and named != device):
+            return unauthorized("Bearer")
         body = await request.read()
-        device = request.query.get("device") or request.query.get("device_id")
-        return await ingest(router, "overland", body, device, _json_ok(b'{"result":"ok"}'))
+        ok = _json_ok(b'{"result":"ok"}')
+        return await ingest(router, "overland", body, device, ok, authenticated=device)
 
     app.router.add_post("/owntracks", owntracks)
     app.router.add_post("/overland", overland)

@@ -30,6 +30,7 @@ from protocols import registry
 from protocols.model import Message
 
 from .. import metrics
+from ..broker.client_id import bound_client_id
 from ..config import MqttSettings
 from ..pipeline.route import Router
 
@@ -73,7 +74,7 @@ class MqttIngest:
         self._poll: Any = None
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
+            client_id=bound_client_id(settings),
             clean_session=False,
             protocol=MQTTProtocolVersion.MQTTv311,
             manual_ack=True,
