@@ -28,6 +28,7 @@ from .api import access, billing, health, members, openapi, problems
 from .api import accounts as accounts_api
 from .api import admin as admin_api
 from .api import circles as circles_api
+from .api import mqtt as mqtt_api
 from .broker import members as broker_members
 from .config import Settings
 from .entitlement_service import EntitlementService
@@ -122,7 +123,8 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     admin_api.add_routes(app)
     openapi.add_routes(app)
     add_phone_routes(app, router)
-    broker_members.add_routes(app, broker_access)
+    app[broker_members.BROKER_ACCESS] = broker_access
+    mqtt_api.add_routes(app)
     gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
     gw.broker_access = broker_access
     gw.background.append(entitlements.run)

@@ -20,4 +20,3 @@ MQTT_INGEST: web.AppKey[MqttIngest] = web.AppKey("mqtt_ingest")
 ENTITLEMENTS: web.AppKey[EntitlementService] = web.AppKey("entitlements")
 #: the signed-in member's account id, set on the request by the member auth middleware
 #: (gateway/api/); handlers of member routes read it (gateway/broker/members.py)
-ACCOUNT_ID: web.RequestKey[str] = web.RequestKey("account_id", str)

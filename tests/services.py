@@ -129,6 +129,12 @@ def connect(url: str = TEST_URL) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
+@contextlib.asynccontextmanager
+async def connect_async(url: str = TEST_URL) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        yield conn
+
+
 def provision(protocol: str, unique_id: str, account: str | None = None) -> int:
     with connect() as conn:
         return admin.add_device(conn, protocol, unique_id, account or unique("acct")).id

@@ -117,7 +117,7 @@ async def create_token(request: web.Request) -> web.Response:
 
 def _verify(stored: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored, password)
+        return bool(_hasher.verify(stored, password))
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
 

@@ -19,15 +19,9 @@ subscriptions, devices or accounts -- and wakes ``run``, which reconciles every 
 with the database (adding and removing only the differing ACLs) and deletes the clients of
 deleted accounts. It also reconciles on (re)connecting and every ``refresh_s``.
 
-Contract with the member API (gateway/api/, mounted by its own module): ``post_me_mqtt`` is an
-aiohttp handler for ``POST /v1/me/mqtt``. It must run behind the member authentication
-middleware, which sets the signed-in account's id (a ``str``) on the request: under the
-``RequestKey`` ``gateway.keys.ACCOUNT_ID`` (aiohttp's typed key), or under the plain string
-key ``request["account_id"]``; without either the handler answers 401. The app must hold
-the ``BrokerAccess`` under ``BROKER_ACCESS`` (``add_routes`` does both). Each call gives the
-member a new client with a new random password (the old one stops working, its connections
-are closed) and answers ``{"host", "port", "username", "password", "topics": {"publish",
-"subscribe"}}``.
+``POST /v1/me/mqtt`` (gateway/api/mqtt.py) calls ``provision``: each call gives the member a
+new client with a new random password (the old one stops working, its connections are
+closed).
 """
 
 from __future__ import annotations
@@ -50,7 +44,6 @@ from entitlements.errors import UnknownEntity
 from .. import metrics
 from ..config import MqttSettings
 from ..entitlement_service import EntitlementService
-from ..keys import ACCOUNT_ID
 from ..store import credentials
 from .client_id import bound_client_id
 from .dynsec import Command, Dynsec, DynsecError
@@ -348,37 +341,5 @@ class BrokerAccess:
         )
 
 
+#: where the app keeps the process's ``BrokerAccess`` (POST /v1/me/mqtt uses it)
 BROKER_ACCESS: web.AppKey[BrokerAccess] = web.AppKey("broker_access")
-
-
-def _problem(status: int, kind: str, title: str) -> web.Response:
-    return web.json_response(
-        {"type": f"/problems/{kind}", "title": title, "status": status},
-        status=status,
-        content_type="application/problem+json",
-    )
-
-
-async def post_me_mqtt(request: web.Request) -> web.Response:
-    """``POST /v1/me/mqtt``: the signed-in member's broker credentials (a new password)."""
-    account = request.get(ACCOUNT_ID) or request.get("account_id")
-    if not isinstance(account, str) or not account:
-        return _problem(401, "unauthenticated", "sign in first")
-    access = request.app[BROKER_ACCESS]
-    try:
-        creds = await access.provision(account)
-    except LookupError:
-        return _problem(404, "not-found", "no such account")
-    except PermissionError as exc:
-        return _problem(403, "account-inactive", str(exc))
-    except ValueError as exc:
-        return _problem(422, "bad-account-id", str(exc))
-    except (BrokerUnavailable, DynsecError) as exc:
-        log.warning("POST /v1/me/mqtt: %s", exc)
-        return _problem(503, "broker-unavailable", "the broker cannot be reached; retry")
-    return web.json_response(creds.to_json(), status=200)
-
-
-def add_routes(app: web.Application, access: BrokerAccess) -> None:
-    app[BROKER_ACCESS] = access
-    app.router.add_post("/v1/me/mqtt", post_me_mqtt)

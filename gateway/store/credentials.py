@@ -43,12 +43,22 @@ def set_device_secret(
         raise LookupError(f"no device {unique_id!r}")
     if row[1] not in HTTP_PROTOCOLS:
         raise ValueError(f"{row[1]} devices do not authenticate with a secret")
-    conn.execute(
-        "insert into device_secrets (device_id, secret_sha256) values (%s, %s)"
-        " on conflict (device_id) do update set secret_sha256 = excluded.secret_sha256,"
-        " created_at = now()",
-        (row[0], secret_hash(secret)),
-    )
+    conn.execute(_UPSERT_SECRET, (row[0], secret_hash(secret)))
+    return secret
+
+
+_UPSERT_SECRET = (
+    "insert into device_secrets (device_id, secret_sha256) values (%s, %s)"
+    " on conflict (device_id) do update set secret_sha256 = excluded.secret_sha256,"
+    " created_at = now()"
+)
+
+
+async def give_device_secret(conn: psycopg.AsyncConnection[Any], device_id: int) -> str:
+    """A new random HTTP secret for the (phone) device ``device_id``, replacing any old one;
+    returned once, stored only as its hash."""
+    secret = new_secret()
+    await conn.execute(_UPSERT_SECRET, (device_id, secret_hash(secret)))
     return secret
 
 

@@ -10,16 +10,16 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import aiomqtt
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import app as gateway_app
 from gateway.broker import members
-from gateway.keys import ACCOUNT_ID
+from gateway.store import accounts as accounts_store
 from gateway.store import admin
 from protocols import simulate as sim
 
@@ -225,26 +225,23 @@ async def test_a_deleted_account_loses_its_broker_client(
 async def test_post_me_mqtt_answers_with_credentials_for_the_signed_in_account(
     world_gateway: tuple[World, gateway_app.Gateway],
 ) -> None:
-    """The handler as the member API mounts it: its auth middleware sets
-    the signed-in account on the request (a stand-in middleware here takes it from a header)."""
+    """``POST /v1/me/mqtt`` on the running gateway, signed in with a member token."""
     world, gw = world_gateway
-
-    @web.middleware
-    async def signed_in(request: web.Request, handler: Any) -> web.StreamResponse:
-        if "X-Test-Account" in request.headers:
-            request[ACCOUNT_ID] = request.headers["X-Test-Account"]
-        return await handler(request)
-
-    api = web.Application(middlewares=[signed_in])
-    members.add_routes(api, access(gw))
-    async with TestClient(TestServer(api)) as http:
-        anonymous = await http.post("/v1/me/mqtt")
-        assert anonymous.status == 401
-        assert anonymous.content_type == "application/problem+json"
-        response = await http.post("/v1/me/mqtt", headers={"X-Test-Account": world.bob})
-        assert response.status == 200
-        body = await response.json()
-        again = await (await http.post("/v1/me/mqtt", headers={"X-Test-Account": world.bob})).json()
+    async with services.connect_async() as conn:
+        token, _ = await accounts_store.create_token(
+            conn, world.bob, "test", datetime.now(UTC) + timedelta(hours=1)
+        )
+    url = f"http://127.0.0.1:{gw.settings.http.port}/v1/me/mqtt"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url) as anonymous:
+            assert anonymous.status == 401
+            assert anonymous.content_type == "application/problem+json"
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.post(url, headers=auth) as response:
+            assert response.status == 201
+            body = await response.json()
+        async with http.post(url, headers=auth) as response:
+            again = await response.json()
     assert set(body) == {"host", "port", "username", "password", "topics"}
     assert body["topics"]["publish"][0] == f"owntracks/{world.phone[world.bob]}"
     assert again["password"] != body["password"]
