@@ -2,6 +2,12 @@
 
 Units are fixed: degrees WGS84, km/h, degrees clockwise from true north, metres, percent.
 ``None`` means unknown, never 0. Times are aware UTC datetimes.
+
+Every constructor checks what the store could not hold, so that no decoder can hand the
+writer a value that fails its transaction (see ``docs/limits.md``): numbers finite and within
+the column's type (``real``, ``smallint``), text without NUL and encodable as UTF-8, device
+keys printable and bounded, attributes bounded in count and size. A failing value raises
+``BadValue`` (a ``Malformed``) naming the field, so the session rejects just that frame.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TypeAlias, cast
+
+from .errors import BadValue
 
 AttributeValue: TypeAlias = str | int | float | bool | None
 Attributes: TypeAlias = Mapping[str, AttributeValue]
@@ -32,12 +40,144 @@ def _no_attributes() -> Attributes:
 
 _ZERO = timedelta(0)
 
+#: the largest finite value of PostgreSQL ``real`` (IEEE single): speed, course, altitude ...
+REAL_MAX = 3.4028234663852886e38
+#: ``smallint``: satellites
+SMALLINT_MAX = 32767
+#: attribute integers: what a 64-bit unsigned counter can hold, and the most negative int8
+ATTRIBUTE_INT_MIN = -(2**63)
+ATTRIBUTE_INT_MAX = 2**64 - 1
+#: attributes per message; characters per attribute name and per text value
+MAX_ATTRIBUTES = 256
+MAX_ATTRIBUTE_NAME = 128
+MAX_ATTRIBUTE_TEXT = 4096
+#: characters of a device key (IMEIs are 15, phone keys "<user>/<device>")
+MAX_DEVICE_KEY = 128
 
-def _check_time(name: str, value: datetime) -> None:
+
+def _check_time(name: str, value: datetime, protocol: str) -> None:
     if value.tzinfo is UTC:  # the common case, without building a timedelta
         return
     if value.tzinfo is None or value.utcoffset() != _ZERO:
-        raise ValueError(f"{name} must be an aware UTC datetime, got {value!r}")
+        raise BadValue(f"{name} must be an aware UTC datetime, got {value!r}", protocol=protocol)
+
+
+def _utf8(text: str) -> bool:
+    """True when ``text`` encodes as UTF-8 (no lone surrogates, which JSON escapes allow)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_device_key(key: object, protocol: str) -> None:
+    """A device key is non-empty printable text of at most ``MAX_DEVICE_KEY`` characters
+    (``isprintable`` refuses NUL, control characters and lone surrogates in one C call)."""
+    if type(key) is not str or not key:
+        raise BadValue("device_key must not be empty", protocol=protocol)
+    if len(key) > MAX_DEVICE_KEY or not key.isprintable():
+        raise BadValue(f"bad device_key: {key[:40]!r}", protocol=protocol)
+
+
+def check_text(name: str, value: object, protocol: str, limit: int = MAX_ATTRIBUTE_TEXT) -> None:
+    """Text the store can hold: a ``str`` without NUL, encodable as UTF-8, bounded."""
+    if type(value) is not str:
+        raise BadValue(f"{name} must be text, got {type(value).__name__}", protocol=protocol)
+    if len(value) > limit:
+        raise BadValue(f"{name} longer than {limit} characters", protocol=protocol)
+    if "\x00" in value or (not value.isascii() and not _utf8(value)):
+        raise BadValue(
+            f"{name} contains NUL or unencodable text: {value[:40]!r}", protocol=protocol
+        )
+
+
+def check_real(name: str, value: float | None, protocol: str) -> None:
+    """``None`` or a finite number within PostgreSQL ``real`` (the comparison is False for
+    NaN, so one test refuses NaN, the infinities and overflow)."""
+    if value is not None and not -REAL_MAX <= value <= REAL_MAX:
+        raise BadValue(f"{name} is not a storable number: {value!r}", protocol=protocol)
+
+
+def check_smallint(name: str, value: int | None, protocol: str) -> None:
+    """``None`` or an ``int`` in 0..32767 (a count: ``smallint``, never negative)."""
+    if value is not None and (type(value) is not int or not 0 <= value <= SMALLINT_MAX):
+        raise BadValue(f"{name} out of range 0..{SMALLINT_MAX}: {value!r}", protocol=protocol)
+
+
+_PLAIN_TYPES = frozenset({int, bool, type(None)})
+
+
+def check_attributes(attributes: Attributes, protocol: str, *, bounded_ints: bool = False) -> None:
+    """At most ``MAX_ATTRIBUTES`` entries; names and text values without NUL, encodable and
+    bounded; floats finite; integers within 64 bits (``bounded_ints``: the caller read them
+    from fixed-width fields, so that check is skipped); nothing but ``AttributeValue`` scalars.
+
+    The names are checked all at once (joined), and a mapping of only integers, booleans and
+    nulls (the binary decoders') is let through on the set of its value types.
+    """
+    if not attributes:
+        return
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise BadValue(
+            f"{len(attributes)} attributes, more than {MAX_ATTRIBUTES}", protocol=protocol
+        )
+    try:
+        names = "".join(attributes)
+    except TypeError:
+        raise BadValue("attribute names must be text", protocol=protocol) from None
+    if (
+        "\x00" in names
+        or (not names.isascii() and not _utf8(names))
+        or max(map(len, attributes)) > MAX_ATTRIBUTE_NAME
+    ):
+        bad = next(
+            n for n in attributes if "\x00" in n or len(n) > MAX_ATTRIBUTE_NAME or not _utf8(n)
+        )
+        raise BadValue(f"bad attribute name: {bad[:40]!r}", protocol=protocol)
+    kinds = set(map(type, attributes.values()))
+    if kinds <= _PLAIN_TYPES and (bounded_ints or int not in kinds):
+        return
+    for name, value in attributes.items():
+        kind = type(value)
+        if kind is str:
+            check_text(f"attribute {name!r}", value, protocol)
+        elif kind is float:
+            if not math.isfinite(value):  # type: ignore[arg-type]
+                raise BadValue(f"attribute {name!r} is not finite: {value!r}", protocol=protocol)
+        elif kind is int:
+            if not bounded_ints and not ATTRIBUTE_INT_MIN <= value <= ATTRIBUTE_INT_MAX:  # type: ignore[operator]
+                raise BadValue(f"attribute {name!r} out of range: {value!r}", protocol=protocol)
+        elif value is not None and kind is not bool:
+            raise BadValue(
+                f"attribute {name!r} has unsupported type {kind.__name__}", protocol=protocol
+            )
+
+
+def _check_fields(
+    protocol: str,
+    speed_kmh: float | None,
+    course_deg: float | None,
+    altitude_m: float | None,
+    accuracy_m: float | None,
+    satellites: int | None,
+    battery_pct: float | None,
+) -> None:
+    # one chained comparison per field on the common path; the named check only on failure
+    r = REAL_MAX
+    if not (
+        (speed_kmh is None or -r <= speed_kmh <= r)
+        and (course_deg is None or -r <= course_deg <= r)
+        and (altitude_m is None or -r <= altitude_m <= r)
+        and (accuracy_m is None or -r <= accuracy_m <= r)
+        and (battery_pct is None or -r <= battery_pct <= r)
+    ):
+        check_real("speed_kmh", speed_kmh, protocol)
+        check_real("course_deg", course_deg, protocol)
+        check_real("altitude_m", altitude_m, protocol)
+        check_real("accuracy_m", accuracy_m, protocol)
+        check_real("battery_pct", battery_pct, protocol)
+    check_smallint("satellites", satellites, protocol)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,13 +199,23 @@ class Position:
     attributes: Attributes = field(default_factory=_no_attributes)
 
     def __post_init__(self) -> None:
-        _check_time("fix_time", self.fix_time)
-        if not (-90.0 <= self.lat <= 90.0) or math.isnan(self.lat):
-            raise ValueError(f"latitude out of range: {self.lat!r}")
-        if not (-180.0 <= self.lon <= 180.0) or math.isnan(self.lon):
-            raise ValueError(f"longitude out of range: {self.lon!r}")
-        if not self.device_key:
-            raise ValueError("device_key must not be empty")
+        protocol = self.protocol
+        check_device_key(self.device_key, protocol)
+        _check_time("fix_time", self.fix_time, protocol)
+        if not (-90.0 <= self.lat <= 90.0):  # False for NaN too
+            raise BadValue(f"latitude out of range: {self.lat!r}", protocol=protocol)
+        if not (-180.0 <= self.lon <= 180.0):
+            raise BadValue(f"longitude out of range: {self.lon!r}", protocol=protocol)
+        _check_fields(
+            protocol,
+            self.speed_kmh,
+            self.course_deg,
+            self.altitude_m,
+            self.accuracy_m,
+            self.satellites,
+            self.battery_pct,
+        )
+        check_attributes(self.attributes, protocol)
 
     @classmethod
     def trusted(
@@ -88,8 +238,13 @@ class Position:
         """A Position from values a decoder has already validated, about 6x cheaper than
         ``Position(...)`` (for the binary decoders' hot paths).
 
-        The caller guarantees what ``__post_init__`` would check: ``fix_time`` aware UTC,
-        ``lat``/``lon`` in range and not NaN (``device_key`` is still checked). The result
+        The caller guarantees ``fix_time`` aware UTC, ``lat``/``lon`` in range and not NaN,
+        and ``attributes`` built only from fixed-width binary fields under names of its own
+        (integers, booleans, hex text: what ``check_attributes`` would pass; a decoder that
+        puts device text or floats into attributes uses ``Position(...)``;
+        tests/property/test_protocol_fuzz.py checks the binary decoders keep to this). The
+        device key and the optional numbers are still checked here, as in
+        ``__post_init__``, one chained comparison each. The result
         is an ordinary, frozen ``Position``: equal, hashing and printing the same as one
         built the usual way.
 
@@ -98,8 +253,21 @@ class Position:
         whose ``__class__`` is then set to Position (CPython allows that between classes
         of identical layout; the field lists are compared at import below).
         """
-        if not device_key:
-            raise ValueError("device_key must not be empty")
+        key_ok = type(device_key) is str and device_key.isprintable()
+        if not key_ok or not 0 < len(device_key) <= MAX_DEVICE_KEY:
+            check_device_key(device_key, protocol)  # raises, naming the problem
+        r = REAL_MAX
+        if not (
+            (speed_kmh is None or -r <= speed_kmh <= r)
+            and (course_deg is None or -r <= course_deg <= r)
+            and (altitude_m is None or -r <= altitude_m <= r)
+            and (accuracy_m is None or -r <= accuracy_m <= r)
+            and (battery_pct is None or -r <= battery_pct <= r)
+            and (satellites is None or (type(satellites) is int and 0 <= satellites <= 32767))
+        ):  # the named checks, only to raise
+            _check_fields(
+                protocol, speed_kmh, course_deg, altitude_m, accuracy_m, satellites, battery_pct
+            )
         obj = _PositionSlots()
         obj.device_key = device_key
         obj.protocol = protocol
@@ -173,7 +341,11 @@ class DeviceEvent:
     attributes: Attributes = field(default_factory=_no_attributes)
 
     def __post_init__(self) -> None:
-        _check_time("time", self.time)
+        protocol = self.protocol
+        check_device_key(self.device_key, protocol)
+        _check_time("time", self.time, protocol)
+        check_text("kind", self.kind, protocol, MAX_ATTRIBUTE_NAME)
+        check_attributes(self.attributes, protocol)
 
 
 #: The alarm names decoders map vendor codes onto.
@@ -206,6 +378,10 @@ class Login:
     protocol: str
     attributes: Attributes = field(default_factory=_no_attributes)
 
+    def __post_init__(self) -> None:
+        check_device_key(self.device_key, self.protocol)
+        check_attributes(self.attributes, self.protocol)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Heartbeat:
@@ -214,6 +390,10 @@ class Heartbeat:
     device_key: str
     protocol: str
     attributes: Attributes = field(default_factory=_no_attributes)
+
+    def __post_init__(self) -> None:
+        check_device_key(self.device_key, self.protocol)
+        check_attributes(self.attributes, self.protocol)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,6 +409,14 @@ class DeviceInfo:
     kind: str
     time: datetime | None = None
     attributes: Attributes = field(default_factory=_no_attributes)
+
+    def __post_init__(self) -> None:
+        protocol = self.protocol
+        check_device_key(self.device_key, protocol)
+        if self.time is not None:
+            _check_time("time", self.time, protocol)
+        check_text("kind", self.kind, protocol, MAX_ATTRIBUTE_NAME)
+        check_attributes(self.attributes, protocol)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
