@@ -31,8 +31,9 @@ from .entitlement_service import EntitlementService
 from .geofencing import GeofenceProcessor
 from .keys import ENTITLEMENTS, MQTT_INGEST, POOL, SETTINGS, WRITER
 from .listeners.http import add_phone_routes, osmand_app
+from .listeners.http import runner as http_runner
 from .listeners.mqtt import MqttIngest
-from .listeners.tcp import TcpListener
+from .listeners.tcp import ConnectionCap, TcpListener
 from .listeners.udp import UdpListener
 from .pipeline.batcher import BatchProcessor, Writer
 from .pipeline.filters import Filters
@@ -109,7 +110,7 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     health.add_routes(app)
     billing.add_routes(app)
     circles_api.add_routes(app)
-    add_phone_routes(app, router)
+    add_phone_routes(app, router, settings.limits.http_body_timeout_s)
     gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
     gw.background.append(entitlements.run)
     gw.background.append(alerts.run)
@@ -119,6 +120,7 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
 async def start_listeners(gw: Gateway) -> None:
     s = gw.settings
     host = s.ports.host
+    cap = ConnectionCap(s.limits.max_connections)  # one for every TCP listener
     for name in TCP_PORTS:
         port = getattr(s.ports, name)
         if port:
@@ -131,6 +133,7 @@ async def start_listeners(gw: Gateway) -> None:
                 gw.router,
                 s.limits,
                 s.ports.reuse_port,
+                cap=cap,
             )
             await listener.start()
             gw.tcp.append(listener)
@@ -145,6 +148,7 @@ async def start_listeners(gw: Gateway) -> None:
             gw.router,
             s.limits,
             s.ports.reuse_port,
+            cap=cap,
         )
         await listener.start()
         gw.tcp.append(listener)
@@ -159,7 +163,7 @@ async def start_listeners(gw: Gateway) -> None:
         )
         await udp.start()
         gw.udp.append(udp)
-    runner = web.AppRunner(gw.app, access_log=None)
+    runner = http_runner(gw.app, s.limits)
     await runner.setup()
     site = web.TCPSite(runner, s.http.host, s.http.port, reuse_port=s.ports.reuse_port or None)
     await site.start()
@@ -167,7 +171,8 @@ async def start_listeners(gw: Gateway) -> None:
     gw.http_port = s.http.port
     log.info("HTTP API on %s:%d", s.http.host, s.http.port)
     if s.ports.osmand:
-        runner = web.AppRunner(osmand_app(gw.router, s.limits.max_http_body_bytes), access_log=None)
+        osmand = osmand_app(gw.router, s.limits.max_http_body_bytes, s.limits.http_body_timeout_s)
+        runner = http_runner(osmand, s.limits)
         await runner.setup()
         await web.TCPSite(
             runner, host, s.ports.osmand, reuse_port=s.ports.reuse_port or None
@@ -190,7 +195,7 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     gw = await build(settings, processors)
-    gw.mqtt = MqttIngest(settings.mqtt, gw.router)
+    gw.mqtt = MqttIngest(settings.mqtt, gw.router, settings.limits)
     gw.app[MQTT_INGEST] = gw.mqtt
     await start_listeners(gw)
     tune_interpreter()

@@ -86,6 +86,15 @@ class LimitSettings:
     #: rejected frames tolerated on one connection before it is closed
     max_errors_per_connection: int = 3
     max_http_body_bytes: int = 1_048_576
+    #: open TCP device connections across every TCP listener (beside the per-IP cap)
+    max_connections: int = 20_000
+    #: an HTTP client must send a whole request head within this many seconds of connecting
+    #: or of its previous answer (aiohttp's keep-alive timer, which no byte resets)
+    http_header_timeout_s: float = 15.0
+    #: ... and its body within this many seconds after the head
+    http_body_timeout_s: float = 30.0
+    #: MQTT messages read but not yet routed; past this the gateway stops reading the socket
+    mqtt_inbox_max: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
