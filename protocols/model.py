@@ -42,6 +42,7 @@ _ZERO = timedelta(0)
 
 #: the largest finite value of PostgreSQL ``real`` (IEEE single): speed, course, altitude ...
 REAL_MAX = 3.4028234663852886e38
+_REAL_MIN = -REAL_MAX
 #: ``smallint``: satellites
 SMALLINT_MAX = 32767
 #: attribute integers: what a 64-bit unsigned counter can hold, and the most negative int8
@@ -53,6 +54,11 @@ MAX_ATTRIBUTE_NAME = 128
 MAX_ATTRIBUTE_TEXT = 4096
 #: characters of a device key (IMEIs are 15, phone keys "<user>/<device>")
 MAX_DEVICE_KEY = 128
+
+
+#: the last device key that passed: a session sends many frames under one key, so the check
+#: usually ends at one string comparison
+_last_key = ""
 
 
 def _check_time(name: str, value: datetime, protocol: str) -> None:
@@ -105,48 +111,37 @@ def check_smallint(name: str, value: int | None, protocol: str) -> None:
         raise BadValue(f"{name} out of range 0..{SMALLINT_MAX}: {value!r}", protocol=protocol)
 
 
-_PLAIN_TYPES = frozenset({int, bool, type(None)})
-
-
-def check_attributes(attributes: Attributes, protocol: str, *, bounded_ints: bool = False) -> None:
+def check_attributes(attributes: Attributes, protocol: str) -> None:
     """At most ``MAX_ATTRIBUTES`` entries; names and text values without NUL, encodable and
-    bounded; floats finite; integers within 64 bits (``bounded_ints``: the caller read them
-    from fixed-width fields, so that check is skipped); nothing but ``AttributeValue`` scalars.
-
-    The names are checked all at once (joined), and a mapping of only integers, booleans and
-    nulls (the binary decoders') is let through on the set of its value types.
-    """
+    bounded; floats finite; integers within ``ATTRIBUTE_INT_MIN..MAX``; nothing but the
+    ``AttributeValue`` scalars. (No calls on the good path: it is on every decode.)"""
     if not attributes:
         return
     if len(attributes) > MAX_ATTRIBUTES:
         raise BadValue(
             f"{len(attributes)} attributes, more than {MAX_ATTRIBUTES}", protocol=protocol
         )
-    try:
-        names = "".join(attributes)
-    except TypeError:
-        raise BadValue("attribute names must be text", protocol=protocol) from None
-    if (
-        "\x00" in names
-        or (not names.isascii() and not _utf8(names))
-        or max(map(len, attributes)) > MAX_ATTRIBUTE_NAME
-    ):
-        bad = next(
-            n for n in attributes if "\x00" in n or len(n) > MAX_ATTRIBUTE_NAME or not _utf8(n)
-        )
-        raise BadValue(f"bad attribute name: {bad[:40]!r}", protocol=protocol)
-    kinds = set(map(type, attributes.values()))
-    if kinds <= _PLAIN_TYPES and (bounded_ints or int not in kinds):
-        return
     for name, value in attributes.items():
+        if (
+            type(name) is not str
+            or len(name) > MAX_ATTRIBUTE_NAME
+            or "\x00" in name
+            or (not name.isascii() and not _utf8(name))
+        ):
+            raise BadValue(f"bad attribute name: {str(name)[:40]!r}", protocol=protocol)
         kind = type(value)
         if kind is str:
-            check_text(f"attribute {name!r}", value, protocol)
+            if (
+                len(value) > MAX_ATTRIBUTE_TEXT  # type: ignore[arg-type]
+                or "\x00" in value  # type: ignore[operator]
+                or (not value.isascii() and not _utf8(value))  # type: ignore[union-attr,arg-type]
+            ):
+                check_text(f"attribute {name!r}", value, protocol)  # raises, saying why
         elif kind is float:
-            if not math.isfinite(value):  # type: ignore[arg-type]
+            if not -math.inf < value < math.inf:  # type: ignore[operator]
                 raise BadValue(f"attribute {name!r} is not finite: {value!r}", protocol=protocol)
         elif kind is int:
-            if not bounded_ints and not ATTRIBUTE_INT_MIN <= value <= ATTRIBUTE_INT_MAX:  # type: ignore[operator]
+            if not ATTRIBUTE_INT_MIN <= value <= ATTRIBUTE_INT_MAX:  # type: ignore[operator]
                 raise BadValue(f"attribute {name!r} out of range: {value!r}", protocol=protocol)
         elif value is not None and kind is not bool:
             raise BadValue(
@@ -163,20 +158,13 @@ def _check_fields(
     satellites: int | None,
     battery_pct: float | None,
 ) -> None:
-    # one chained comparison per field on the common path; the named check only on failure
-    r = REAL_MAX
-    if not (
-        (speed_kmh is None or -r <= speed_kmh <= r)
-        and (course_deg is None or -r <= course_deg <= r)
-        and (altitude_m is None or -r <= altitude_m <= r)
-        and (accuracy_m is None or -r <= accuracy_m <= r)
-        and (battery_pct is None or -r <= battery_pct <= r)
-    ):
-        check_real("speed_kmh", speed_kmh, protocol)
-        check_real("course_deg", course_deg, protocol)
-        check_real("altitude_m", altitude_m, protocol)
-        check_real("accuracy_m", accuracy_m, protocol)
-        check_real("battery_pct", battery_pct, protocol)
+    """Raise for the first optional field the store cannot hold (called once a cheap
+    combined test has failed)."""
+    check_real("speed_kmh", speed_kmh, protocol)
+    check_real("course_deg", course_deg, protocol)
+    check_real("altitude_m", altitude_m, protocol)
+    check_real("accuracy_m", accuracy_m, protocol)
+    check_real("battery_pct", battery_pct, protocol)
     check_smallint("satellites", satellites, protocol)
 
 
@@ -199,23 +187,31 @@ class Position:
     attributes: Attributes = field(default_factory=_no_attributes)
 
     def __post_init__(self) -> None:
-        protocol = self.protocol
-        check_device_key(self.device_key, protocol)
+        global _last_key
+        protocol, key = self.protocol, self.device_key
+        if key != _last_key:
+            if not (type(key) is str and key.isprintable() and 0 < len(key) <= MAX_DEVICE_KEY):
+                check_device_key(key, protocol)  # raises, naming the problem
+            _last_key = key
         _check_time("fix_time", self.fix_time, protocol)
         if not (-90.0 <= self.lat <= 90.0):  # False for NaN too
             raise BadValue(f"latitude out of range: {self.lat!r}", protocol=protocol)
         if not (-180.0 <= self.lon <= 180.0):
             raise BadValue(f"longitude out of range: {self.lon!r}", protocol=protocol)
-        _check_fields(
-            protocol,
-            self.speed_kmh,
-            self.course_deg,
-            self.altitude_m,
-            self.accuracy_m,
-            self.satellites,
-            self.battery_pct,
-        )
-        check_attributes(self.attributes, protocol)
+        lo, hi = _REAL_MIN, REAL_MAX
+        speed, course, altitude = self.speed_kmh, self.course_deg, self.altitude_m
+        accuracy, battery, satellites = self.accuracy_m, self.battery_pct, self.satellites
+        if not (
+            (speed is None or lo <= speed <= hi)
+            and (course is None or lo <= course <= hi)
+            and (altitude is None or lo <= altitude <= hi)
+            and (accuracy is None or lo <= accuracy <= hi)
+            and (battery is None or lo <= battery <= hi)
+            and (satellites is None or (type(satellites) is int and 0 <= satellites <= 32767))
+        ):  # the named checks, only to raise
+            _check_fields(protocol, speed, course, altitude, accuracy, satellites, battery)
+        if self.attributes:
+            check_attributes(self.attributes, protocol)
 
     @classmethod
     def trusted(
@@ -239,12 +235,14 @@ class Position:
         ``Position(...)`` (for the binary decoders' hot paths).
 
         The caller guarantees ``fix_time`` aware UTC, ``lat``/``lon`` in range and not NaN,
-        and ``attributes`` built only from fixed-width binary fields under names of its own
-        (integers, booleans, hex text: what ``check_attributes`` would pass; a decoder that
-        puts device text or floats into attributes uses ``Position(...)``;
-        tests/property/test_protocol_fuzz.py checks the binary decoders keep to this). The
-        device key and the optional numbers are still checked here, as in
-        ``__post_init__``, one chained comparison each. The result
+        the optional float fields computed from fixed-width integer fields (so finite and
+        within ``real``), and ``attributes`` built only from fixed-width binary fields under
+        names of its own (integers, booleans, hex text: what ``check_attributes`` passes).
+        A decoder that has device text or IEEE floats for these uses ``Position(...)``;
+        tests/property/test_protocol_fuzz.py checks every message the binary decoders make
+        from arbitrary and mutated bytes against the full rule. What a fixed width does not
+        bound is still checked here: the device key and ``satellites`` (a 16-bit count can
+        exceed ``smallint``). The result
         is an ordinary, frozen ``Position``: equal, hashing and printing the same as one
         built the usual way.
 
@@ -253,21 +251,14 @@ class Position:
         whose ``__class__`` is then set to Position (CPython allows that between classes
         of identical layout; the field lists are compared at import below).
         """
-        key_ok = type(device_key) is str and device_key.isprintable()
-        if not key_ok or not 0 < len(device_key) <= MAX_DEVICE_KEY:
-            check_device_key(device_key, protocol)  # raises, naming the problem
-        r = REAL_MAX
-        if not (
-            (speed_kmh is None or -r <= speed_kmh <= r)
-            and (course_deg is None or -r <= course_deg <= r)
-            and (altitude_m is None or -r <= altitude_m <= r)
-            and (accuracy_m is None or -r <= accuracy_m <= r)
-            and (battery_pct is None or -r <= battery_pct <= r)
-            and (satellites is None or (type(satellites) is int and 0 <= satellites <= 32767))
-        ):  # the named checks, only to raise
-            _check_fields(
-                protocol, speed_kmh, course_deg, altitude_m, accuracy_m, satellites, battery_pct
-            )
+        global _last_key
+        if device_key != _last_key:
+            key_ok = type(device_key) is str and device_key.isprintable()
+            if not key_ok or not 0 < len(device_key) <= MAX_DEVICE_KEY:
+                check_device_key(device_key, protocol)  # raises, naming the problem
+            _last_key = device_key
+        if satellites is not None and not (type(satellites) is int and 0 <= satellites <= 32767):
+            check_smallint("satellites", satellites, protocol)  # raises
         obj = _PositionSlots()
         obj.device_key = device_key
         obj.protocol = protocol
