@@ -111,6 +111,11 @@ def check_smallint(name: str, value: int | None, protocol: str) -> None:
         raise BadValue(f"{name} out of range 0..{SMALLINT_MAX}: {value!r}", protocol=protocol)
 
 
+#: attribute names that passed, remembered up to a bound (JSON keys are the peer's to choose)
+_GOOD_NAMES: set[str] = set()
+_GOOD_NAMES_MAX = 4096
+
+
 def check_attributes(attributes: Attributes, protocol: str) -> None:
     """At most ``MAX_ATTRIBUTES`` entries; names and text values without NUL, encodable and
     bounded; floats finite; integers within ``ATTRIBUTE_INT_MIN..MAX``; nothing but the
@@ -121,14 +126,18 @@ def check_attributes(attributes: Attributes, protocol: str) -> None:
         raise BadValue(
             f"{len(attributes)} attributes, more than {MAX_ATTRIBUTES}", protocol=protocol
         )
+    known = _GOOD_NAMES
     for name, value in attributes.items():
-        if (
-            type(name) is not str
-            or len(name) > MAX_ATTRIBUTE_NAME
-            or "\x00" in name
-            or (not name.isascii() and not _utf8(name))
-        ):
-            raise BadValue(f"bad attribute name: {str(name)[:40]!r}", protocol=protocol)
+        if name not in known:  # decoders use a few dozen names: usually one set lookup
+            if (
+                type(name) is not str
+                or len(name) > MAX_ATTRIBUTE_NAME
+                or "\x00" in name
+                or (not name.isascii() and not _utf8(name))
+            ):
+                raise BadValue(f"bad attribute name: {str(name)[:40]!r}", protocol=protocol)
+            if len(known) < _GOOD_NAMES_MAX:
+                known.add(name)
         kind = type(value)
         if kind is str:
             if (
