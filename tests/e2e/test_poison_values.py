@@ -360,3 +360,35 @@ async def test_retained_messages_on_ingest_topics_are_ignored(db_url: str) -> No
     finally:
         async with services.mqtt_client("alice") as phone:  # clear the retained message
             await phone.publish(topic, b"", qos=1, retain=True)
+
+
+async def test_refused_and_malformed_mqtt_messages_are_acknowledged_not_redelivered(
+    db_url: str,
+) -> None:
+    """docs/limits.md, "What is acknowledged": a message from an unknown device and a poison
+    message are PUBACKed although nothing was stored, so when the gateway's persistent session
+    reconnects the broker has nothing of them to redeliver."""
+    from gateway import metrics
+
+    s = services.settings(db_url)
+    stranger = f"alice/{services.unique('stranger')}"
+    known = f"alice/{services.unique('known')}"
+    services.provision("owntracks", known)
+    refused_label = metrics.devices_refused.labels("owntracks", "unknown")
+
+    def counts() -> tuple[float, float]:
+        return refused_label._value.get(), rejected(["owntracks"])["owntracks"]
+
+    before = counts()
+    async with services.running_gateway(s) as gw:
+        assert gw.mqtt is not None
+        await mqtt_publish(f"owntracks/{stranger}", [owntracks_json(when(10))])
+        await mqtt_publish(f"owntracks/{known}", [owntracks_json(when(10), lat="NaN")])
+        await mqtt_publish(f"owntracks/{known}", [owntracks_json(when(9), extra=nested(1000))])
+        await services.wait_until(lambda: counts() == (before[0] + 1, before[1] + 2), 10)
+        await asyncio.sleep(1.0)  # the PUBACKs written
+        gw.mqtt.client.disconnect()  # the session persists (clean_session=False)
+        await services.wait_until(lambda: not gw.mqtt.connected.is_set(), 5)  # type: ignore[union-attr]
+        await asyncio.wait_for(gw.mqtt.connected.wait(), 20)  # reconnected by the listener
+        await asyncio.sleep(2.0)  # a redelivery would arrive now
+        assert counts() == (before[0] + 1, before[1] + 2)
