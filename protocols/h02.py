@@ -23,6 +23,7 @@ parameters after CMD), decoded as a ``Position`` beside the ``DeviceInfo``.
 from __future__ import annotations
 
 import enum
+import math
 from datetime import UTC, datetime
 from types import MappingProxyType
 
@@ -158,6 +159,8 @@ def _degrees(text: str, hemisphere: str, negative: str, limit: float, frame: byt
         value = float(text)
     except ValueError as exc:
         raise _fail(f"bad coordinate {text!r}", frame) from exc
+    if not math.isfinite(value):  # NaN/inf would fail int() below with a bare ValueError
+        raise _fail(f"bad coordinate {text!r}", frame)
     degrees = int(value // 100)
     result = degrees + (value - degrees * 100) / 60.0
     if not 0.0 <= result <= limit or hemisphere not in ("NSEW"):

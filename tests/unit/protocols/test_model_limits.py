@@ -143,3 +143,40 @@ def test_a_huge_integer_where_a_number_belongs_is_malformed() -> None:
     [rejected] = registry.get("owntracks").new_session("http", "u/d").receive(body)
     assert isinstance(rejected, Rejected)
     assert "lat" in str(rejected.error)
+
+
+def _watch_length_fixed(frame: bytes) -> bytes:
+    """A watch frame with its LEN field recomputed after a field was replaced."""
+    head, _, rest = frame.partition(b"*")
+    device, _, rest = rest.partition(b"*")
+    _length, _, content = rest.partition(b"*")
+    content = content.removesuffix(b"]")
+    return b"%s*%s*%04X*%s]" % (head, device, len(content), content)
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"inf", b"-inf", b"1e999", b"9" * 30, b"9" * 5000])
+def test_hostile_numbers_in_every_field_of_the_text_trackers(value: bytes) -> None:
+    """Each comma-separated field of real captured frames (the samples of the protocols' own
+    tests, sources named there) replaced by a NaN, infinite or huge number: messages the store
+    can hold, or Rejected — never another exception (H02 coordinates used to raise a bare
+    ValueError)."""
+    from tests.property.test_protocol_fuzz import assert_storable
+    from tests.unit.protocols import test_h02, test_tk103, test_watch
+
+    samples = {
+        "h02": [test_h02.V1, test_h02.V1_MOVING, test_h02.V1_SOUTH_WEST, test_h02.HTBT],
+        "tk103": [test_tk103.BRENT, test_tk103.SOS, test_tk103.SENSOR],
+        "watch": [test_watch.UD, test_watch.UD2, test_watch.AL, test_watch.BPHRT],
+    }
+    for protocol, frames in samples.items():
+        for frame in frames:
+            parts = frame.split(b",")
+            for i in range(1, len(parts)):
+                hostile = b",".join([*parts[:i], value, *parts[i + 1 :]])
+                if protocol == "watch":
+                    hostile = _watch_length_fixed(hostile)
+                session = registry.get(protocol).new_session("tcp", None)
+                if protocol == "tk103":
+                    session.receive(test_tk103.LOGIN)
+                for message in session.receive(hostile):
+                    assert_storable(message)
