@@ -35,8 +35,9 @@ from .entitlement_service import EntitlementService
 from .geofencing import GeofenceProcessor
 from .keys import ENTITLEMENTS, MQTT_INGEST, POOL, SETTINGS, WRITER
 from .listeners.http import add_phone_routes, osmand_app
+from .listeners.http import runner as http_runner
 from .listeners.mqtt import MqttIngest
-from .listeners.tcp import TcpListener
+from .listeners.tcp import ConnectionCap, TcpListener
 from .listeners.udp import UdpListener
 from .pipeline.batcher import BatchProcessor, Writer
 from .pipeline.filters import Filters
@@ -122,7 +123,7 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     members.add_routes(app)
     admin_api.add_routes(app)
     openapi.add_routes(app)
-    add_phone_routes(app, router)
+    add_phone_routes(app, router, settings.limits.http_body_timeout_s)
     app[broker_members.BROKER_ACCESS] = broker_access
     mqtt_api.add_routes(app)
     gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
@@ -136,6 +137,7 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
 async def start_listeners(gw: Gateway) -> None:
     s = gw.settings
     host = s.ports.host
+    cap = ConnectionCap(s.limits.max_connections)  # one for every TCP listener
     for name in TCP_PORTS:
         port = getattr(s.ports, name)
         if port:
@@ -148,6 +150,7 @@ async def start_listeners(gw: Gateway) -> None:
                 gw.router,
                 s.limits,
                 s.ports.reuse_port,
+                cap=cap,
             )
             await listener.start()
             gw.tcp.append(listener)
@@ -162,6 +165,7 @@ async def start_listeners(gw: Gateway) -> None:
             gw.router,
             s.limits,
             s.ports.reuse_port,
+            cap=cap,
         )
         await listener.start()
         gw.tcp.append(listener)
@@ -176,7 +180,7 @@ async def start_listeners(gw: Gateway) -> None:
         )
         await udp.start()
         gw.udp.append(udp)
-    runner = web.AppRunner(gw.app, access_log=None)
+    runner = http_runner(gw.app, s.limits)
     await runner.setup()
     site = web.TCPSite(runner, s.http.host, s.http.port, reuse_port=s.ports.reuse_port or None)
     await site.start()
@@ -184,8 +188,10 @@ async def start_listeners(gw: Gateway) -> None:
     gw.http_port = s.http.port
     log.info("HTTP API on %s:%d", s.http.host, s.http.port)
     if s.ports.osmand:
-        osmand = osmand_app(gw.router, s.limits.max_http_body_bytes, gw.pool)
-        runner = web.AppRunner(osmand, access_log=None)
+        osmand = osmand_app(
+            gw.router, s.limits.max_http_body_bytes, gw.pool, s.limits.http_body_timeout_s
+        )
+        runner = http_runner(osmand, s.limits)
         await runner.setup()
         await web.TCPSite(
             runner, host, s.ports.osmand, reuse_port=s.ports.reuse_port or None
@@ -208,7 +214,7 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     gw = await build(settings, processors)
-    gw.mqtt = MqttIngest(settings.mqtt, gw.router)
+    gw.mqtt = MqttIngest(settings.mqtt, gw.router, settings.limits)
     gw.app[MQTT_INGEST] = gw.mqtt
     await start_listeners(gw)
     tune_interpreter()

@@ -9,7 +9,9 @@ An override is ``TRACKGW_<SECTION>_<KEY>`` in upper case, e.g. ``TRACKGW_DATABAS
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -96,6 +98,15 @@ class LimitSettings:
     #: rejected frames tolerated on one connection before it is closed
     max_errors_per_connection: int = 3
     max_http_body_bytes: int = 1_048_576
+    #: open TCP device connections across every TCP listener (beside the per-IP cap)
+    max_connections: int = 20_000
+    #: an HTTP client must send a whole request head within this many seconds of connecting
+    #: or of its previous answer (aiohttp's keep-alive timer, which no byte resets)
+    http_header_timeout_s: float = 15.0
+    #: ... and its body within this many seconds after the head
+    http_body_timeout_s: float = 30.0
+    #: MQTT messages read but not yet routed; past this the gateway stops reading the socket
+    mqtt_inbox_max: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,8 +289,65 @@ def _coerce(raw: Any, hint: Any) -> Any:
     raise ValueError(f"unsupported setting type {hint!r}")
 
 
-def _validate(s: Settings) -> list[str]:
+#: the secrets a gateway reachable from other hosts must have set: (setting, default)
+SECRETS = (
+    ("http.admin_token", HttpSettings().admin_token),
+    ("http.stripe_webhook_secret", HttpSettings().stripe_webhook_secret),
+    ("mqtt.password", MqttSettings().password),
+    ("mqtt.admin_password", MqttSettings().admin_password),
+)
+#: what the example file and documentation put where a secret belongs
+_PLACEHOLDER = re.compile(
+    r"change.?me|replace.?me|placeholder|example|^(secret|password|token|todo|x+)$|^<.*>$|\.\.\.",
+    re.IGNORECASE,
+)
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip()).is_loopback
+    except ValueError:
+        return False  # a host name (or "", every address): assume it is reachable
+
+
+def weak_secret(value: str, default: str) -> str | None:
+    """Why ``value`` is no secret (empty, the built-in default, a placeholder), or None."""
+    if not value.strip():
+        return "is empty"
+    if value == default:
+        return "is the built-in development default"
+    if _PLACEHOLDER.search(value):
+        return f"is a placeholder ({value!r})"
+    return None
+
+
+def _secret_problems(s: Settings) -> list[str]:
+    """A gateway bound to a non-loopback address refuses to start with a weak secret."""
+    exposed = [
+        f"{name} = {host!r}"
+        for name, host in (("http.host", s.http.host), ("ports.host", s.ports.host))
+        if not is_loopback(host)
+    ]
+    if not exposed:
+        return []
     problems = []
+    for dotted, default in SECRETS:
+        section, key = dotted.split(".")
+        why = weak_secret(getattr(getattr(s, section), key), default)
+        if why is not None:
+            env_key = "TRACKGW_" + dotted.replace(".", "_").upper()
+            problems.append(
+                f"{dotted} {why}: not allowed when listening beyond loopback"
+                f" ({', '.join(exposed)}); set a secret in {dotted} or {env_key}"
+            )
+    return problems
+
+
+def _validate(s: Settings) -> list[str]:
+    problems = _secret_problems(s)
     for name in ("auto", "gt06", "teltonika", "teltonika_udp", "h02", "tk103", "watch", "osmand"):
         port = getattr(s.ports, name)
         if not 0 <= port <= 65535:
@@ -292,15 +360,14 @@ def _validate(s: Settings) -> list[str]:
         problems.append("pipeline.queue_max must be at least pipeline.batch_max")
     if s.limits.max_garbage_bytes < 0:
         problems.append("limits.max_garbage_bytes must not be negative")
+    for name in ("max_connections", "mqtt_inbox_max"):
+        if getattr(s.limits, name) < 1:
+            problems.append(f"limits.{name} must be at least 1")
+    for name in ("idle_timeout_s", "http_header_timeout_s", "http_body_timeout_s"):
+        if not getattr(s.limits, name) > 0:
+            problems.append(f"limits.{name} must be more than 0")
     if s.log_format not in {"json", "text"}:
         problems.append(f"log_format must be 'json' or 'text', got {s.log_format!r}")
-    if s.http.host not in {"127.0.0.1", "::1", "localhost"} and (
-        s.http.admin_token == DEV_ADMIN_TOKEN
-    ):
-        problems.append(
-            f"http.admin_token: the development default is refused on {s.http.host!r};"
-            " set a secret (TRACKGW_HTTP_ADMIN_TOKEN) or bind to loopback"
-        )
     if s.api.token_ttl_days < 1 or s.api.invite_ttl_days < 1 or s.api.deletion_code_ttl_s < 1:
         problems.append("api: token, invite and deletion code lifetimes must be positive")
     if s.api.token_rate_per_s <= 0 or s.api.token_burst < 1 or s.api.signin_failures < 1:

@@ -10,9 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import metrics
+from ..logs import RateLimiter
 from ..pipeline.route import Router
+from .decode import receive
 
 log = logging.getLogger(__name__)
+_log_limit = RateLimiter(60.0)
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -60,13 +63,18 @@ class UdpListener(asyncio.DatagramProtocol):
         while True:
             data, addr = await self._queue.get()
             session = self._new_session()
-            messages = session.receive(data)
+            messages = receive(session, data, stream=False)
             send = self._sender(addr)
 
+            peer = f"{addr[0]}:{addr[1]}"
             try:
-                await self.router.route(self.name, messages, send, peer=f"{addr[0]}:{addr[1]}")
+                await self.router.route(self.name, messages, send, peer=peer)
             except RuntimeError:
                 return  # shutting down
+            except Exception:  # one datagram's failure (a lookup while the DB is away ...)
+                metrics.frames_rejected.labels(self.name, "RouteFailed").inc()
+                if _log_limit.allow(self.name):
+                    log.exception("datagram from %s failed", peer, extra={"peer": peer})
 
     def _sender(self, addr: tuple[str, int]) -> Callable[[bytes], None]:
         def send(reply: bytes) -> None:

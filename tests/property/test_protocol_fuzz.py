@@ -10,7 +10,17 @@ from hypothesis import strategies as st
 from protocols import registry
 from protocols.base import ProtocolSpec
 from protocols.detect import MAX_PROBE, AutoSession
-from protocols.model import DeviceEvent, DeviceInfo, Heartbeat, Login, Position, Rejected, Reply
+from protocols.model import (
+    DeviceEvent,
+    DeviceInfo,
+    Heartbeat,
+    Login,
+    Message,
+    Position,
+    Rejected,
+    Reply,
+    check_attributes,
+)
 from tests.unit.protocols import test_gt06, test_h02, test_teltonika, test_tk103, test_watch
 from tests.unit.protocols.helpers import comparable
 
@@ -65,11 +75,34 @@ def _sessions(spec: ProtocolSpec):  # type: ignore[no-untyped-def]
         yield spec.new_session(transport, None)
 
 
+def assert_storable(message: Message) -> None:
+    """What the store needs of every message, checked the slow way (also for positions made
+    by ``Position.trusted``, which leaves the attributes to its caller)."""
+    assert isinstance(message, MESSAGE_TYPES)
+    position = message.position if isinstance(message, DeviceEvent) else message
+    if isinstance(position, Position):
+        for value in (
+            position.speed_kmh,
+            position.course_deg,
+            position.altitude_m,
+            position.accuracy_m,
+            position.battery_pct,
+        ):
+            assert value is None or abs(value) <= 3.4e38
+        assert position.satellites is None or 0 <= position.satellites <= 32767
+    attributes = getattr(message, "attributes", None)
+    if attributes is not None:
+        check_attributes(attributes, "test")  # raises BadValue if not storable
+    key = getattr(message, "device_key", None)
+    if key is not None:
+        assert key.isprintable()
+
+
 def _check(session, chunks: list[bytes]) -> None:  # type: ignore[no-untyped-def]
     bound = 0
     for chunk in chunks:
         for message in session.receive(chunk):
-            assert isinstance(message, MESSAGE_TYPES)
+            assert_storable(message)
         bound = max(bound, session.buffered)
     limit = getattr(getattr(session, "_framer", None), "max_size", None)
     assert bound <= max(limit or 0, 1 << 16)
@@ -114,7 +147,7 @@ def test_auto_session(sample: bytes, flips: list[tuple[int, int]], garbage: byte
     for stream in (bytes(data), garbage + bytes(data)):
         session = AutoSession()
         for message in session.receive(stream):
-            assert isinstance(message, MESSAGE_TYPES)
+            assert_storable(message)
         assert session.buffered <= max(MAX_PROBE, 1 << 16)
 
 
