@@ -8,7 +8,15 @@ Phases (each a fixed number of positions under a time cap; loopback only):
 2. TCP paced at half the rate phase 1 reached: p50/p99 send -> commit.
 3. MQTT: OwnTracks phones publishing QoS 1. Throughput is measured by polling the database;
    latency from the gateway's trackgw_receive_to_commit_seconds histogram (broker -> commit).
-4. Baseline, same run: a naive server (decode, then one autocommit INSERT per position, then
+4. MQTT backlog: phones publish while the gateway is stopped, then it starts and drains. The
+   rate comes from the gateway's own trackgw_positions_stored_total counter, sampled while it
+   drains: rows committed between two samples / the time between them (start-up excluded,
+   and never more than the rows over the real drain time).
+5. Ceiling, gateway stopped: the bare store transaction (gateway.store.writer.write: COPY ->
+   staging -> INSERT .. ON CONFLICT DO NOTHING, latest_positions upsert) fed back to back by
+   this one process with pre-built rows, batches of the gateway's batch_max. The clock covers
+   exactly the transactions. Gateway TCP / ceiling says how much of it the gateway reaches.
+6. Baseline, same run: a naive server (decode, then one autocommit INSERT per position, then
    the ACK; one database connection per device connection) fed by as many Teltonika clients
    as phase 1 used.
 
@@ -31,6 +39,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -46,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.store import migrate  # noqa: E402
+from gateway.store import writer as store_writer  # noqa: E402
 from protocols import registry  # noqa: E402
 from protocols import simulate as sim  # noqa: E402
 from protocols.model import Position, Reply  # noqa: E402
@@ -233,6 +243,7 @@ async def tcp_phase(s: Any, args: argparse.Namespace) -> Result:
     per_tag = gt06_total // max(1, args.gt06)
     gt06_ids = list(provision("gt06", tags).values())
     tag_fixes = {imei: track(per_tag, start) for imei in tags}
+    sums = [scrape_counter(s.http.port, f"trackgw_batch_positions_{k}") for k in ("sum", "count")]
     began = time.perf_counter()
     tel = asyncio.create_task(run_teltonika(s.ports.teltonika, load, args.records))
     await asyncio.gather(*(gt06_tag(s.ports.gt06, i, f) for i, f in tag_fixes.items()))
@@ -244,7 +255,12 @@ async def tcp_phase(s: Any, args: argparse.Namespace) -> Result:
         drainer.cancel()
     _GT06_OPEN.clear()
     sent = sum(len(p) for p in load.values()) * args.records + got
-    return Result("TCP (teltonika + gt06), full speed", sent, seconds, latencies)
+    after = [scrape_counter(s.http.port, f"trackgw_batch_positions_{k}") for k in ("sum", "count")]
+    note = ""
+    if None not in sums and None not in after:
+        rows, commits = (float(y or 0) - float(x or 0) for x, y in zip(sums, after, strict=True))
+        note = f"gateway batches: {commits:.0f}, mean {rows / max(commits, 1):.0f} rows"
+    return Result("TCP (teltonika + gt06), full speed", sent, seconds, latencies, note=note)
 
 
 async def paced_phase(s: Any, args: argparse.Namespace, rate: float) -> Result:
@@ -340,14 +356,81 @@ async def mqtt_phase(s: Any, args: argparse.Namespace) -> Result:
     return Result("MQTT live publish, QoS 1", got, seconds, note=note)
 
 
+def scrape_counter(http_port: int, name: str) -> float | None:
+    """The value of an unlabelled counter on the gateway's /metrics (None: not serving yet)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:  # refused while starting; URLError and resets are OSErrors too
+        return None
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    asked: float  #: perf_counter before the request
+    answered: float  #: perf_counter after the answer
+    value: float
+
+
+class CounterSampler(threading.Thread):
+    """Scrapes one gateway counter every ``interval_s`` until it reaches ``until`` (or the cap).
+
+    A thread, not a task: it keeps sampling while the event loop waits on the gateway's start.
+    """
+
+    def __init__(
+        self, http_port: int, name: str, until: float, cap_s: float, interval_s: float = 0.03
+    ) -> None:
+        super().__init__(name="counter-sampler", daemon=True)
+        self.http_port, self.counter, self.until = http_port, name, until
+        self.cap_s, self.interval_s = cap_s, interval_s
+        self.samples: list[Sample] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        deadline = time.perf_counter() + self.cap_s
+        while not self._stop_event.is_set() and time.perf_counter() < deadline:
+            asked = time.perf_counter()
+            value = scrape_counter(self.http_port, self.counter)
+            if value is not None:
+                self.samples.append(Sample(asked, time.perf_counter(), value))
+                if value >= self.until:
+                    return
+            self._stop_event.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(10)
+
+
+def drain_window(samples: Sequence[Sample]) -> tuple[float, float, Sample | None, Sample | None]:
+    """(rows, seconds) committed between the last sample before the counter first moved and
+    the first sample that saw its final value. The window runs from the earlier sample's
+    request to the later one's answer, so it holds every commit it counts: the rate it gives
+    can only be lower than the real one, never include the gateway's start-up, never exceed
+    the rows over the real drain time."""
+    if not samples:
+        return 0.0, 0.0, None, None
+    first, final = samples[0].value, samples[-1].value
+    i = max(k for k, x in enumerate(samples) if x.value == first)
+    j = min(k for k, x in enumerate(samples) if x.value == final)
+    if j <= i:
+        return 0.0, 0.0, samples[i], samples[j]
+    return final - first, samples[j].answered - samples[i].asked, samples[i], samples[j]
+
+
 async def mqtt_backlog_phase(
     s: Any, gw: services.GatewayProcess, args: argparse.Namespace
 ) -> Result:
     """The gateway's own MQTT rate: phones publish while it is stopped (the broker keeps the
-    QoS 1 messages for its persistent session), then it starts and drains the backlog."""
+    QoS 1 messages for its persistent session), then it starts and drains the backlog. The
+    rate is the gateway's commit counter sampled while it drains (see ``drain_window``)."""
     keys = [f"{PHONE_USERS[i % 2]}/backlog{i:03d}" for i in range(args.phones)]
     ids = list(provision("owntracks", keys).values())
     per = args.mqtt // args.phones
+    want = per * len(keys)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=100)
     gw.stop()
     await asyncio.wait_for(
@@ -356,14 +439,91 @@ async def mqtt_backlog_phase(
         ),
         args.cap,
     )
+    # the new process counts from zero: every row it commits is from this backlog
+    sampler = CounterSampler(s.http.port, "trackgw_positions_stored_total", want, args.cap)
+    sampler.start()
+    launched = time.perf_counter()
     await asyncio.to_thread(gw.start)
-    began = time.perf_counter()
+    ready = time.perf_counter()
     spy = profile(gw.pid, args.profile_seconds, args.profile_mqtt) if args.profile_mqtt else None
-    got = await wait_for_count(ids, per * len(keys), args.cap)
-    seconds = time.perf_counter() - began
+    await asyncio.to_thread(sampler.join, args.cap + 10)
+    sampler.stop()
+    got = await wait_for_count(ids, want, args.cap)
     if spy is not None:
         spy.wait(args.profile_seconds + 30)
-    return Result("MQTT backlog drained by gateway", got, seconds, note="(from readyz)")
+    rows, seconds, a, b = drain_window(sampler.samples)
+    note = f"(gateway commit counter, {len(sampler.samples)} samples)"
+    if a is not None and b is not None:
+        whole = b.answered - launched
+        note += (
+            f"; start-up to /readyz {ready - launched:.2f} s, {a.value:.0f} rows committed"
+            f" before the window; launch -> last commit {whole:.2f} s"
+            f" = {got / whole:.0f}/s with start-up"
+        )
+    if rows == 0:
+        note += "; no drain seen between two samples (backlog too small for the sampling?)"
+    if got < want:
+        note += f"; ONLY {got} of {want} stored within the cap"
+    return Result("MQTT backlog drained by gateway", int(rows), seconds, note=note)
+
+
+# -- the ceiling: the bare store transaction -----------------------------------------------
+
+
+def ceiling_batches(
+    devices: dict[str, int], load: dict[str, list[bytes]], batch_max: int
+) -> list[store_writer.Batch]:
+    """The load's positions decoded by the real decoder and turned into the writer's rows,
+    interleaved packet by packet across the devices (as a batch at full speed holds them),
+    cut into batches of ``batch_max``. All of it before the clock starts."""
+    spec = registry.get("teltonika")
+    received = datetime.now(UTC)
+    per_device: list[list[list[store_writer.PositionRow]]] = []
+    for imei, packets in load.items():
+        session = spec.new_session("tcp", None)
+        session.receive(sim.teltonika_imei(imei))
+        per_device.append(
+            [
+                [
+                    store_writer.position_row(devices[imei], m, received)
+                    for m in session.receive(packet)
+                    if isinstance(m, Position)
+                ]
+                for packet in packets
+            ]
+        )
+    rows = [
+        row
+        for k in range(max(len(d) for d in per_device))
+        for d in per_device
+        if k < len(d)
+        for row in d[k]
+    ]
+    cut = range(0, len(rows), batch_max)
+    return [store_writer.Batch(positions=rows[i : i + batch_max]) for i in cut]
+
+
+async def ceiling_phase(s: Any, args: argparse.Namespace) -> Result:
+    """gateway.store.writer.write, back to back on one connection: what one writer can commit
+    when decoding, routing, filtering and the devices cost nothing."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
+    load = teltonika_load(args.trackers, args.ceiling, args.records, start, "39")
+    devices = provision("teltonika", list(load))
+    batch_max = args.ceiling_batch or s.pipeline.batch_max
+    batches = ceiling_batches(devices, load, batch_max)
+    total = sum(len(b.positions) for b in batches)
+    async with await psycopg.AsyncConnection.connect(URL, connect_timeout=5) as conn:
+        await store_writer.prepare(conn)
+        inserted = 0
+        began = time.perf_counter()
+        for batch in batches:
+            result = await store_writer.write(conn, batch)
+            inserted += result.positions_inserted
+        seconds = time.perf_counter() - began
+    note = f"{len(batches)} transactions of up to {batch_max} rows, {len(load)} devices"
+    if inserted != total:
+        note += f"; {inserted} of {total} inserted"
+    return Result("ceiling: bare store transaction", total, seconds, note=note)
 
 
 # -- the naive baseline --------------------------------------------------------------------
@@ -512,6 +672,8 @@ async def run(args: argparse.Namespace) -> None:
         if gw.proc is not None:
             gw.stop()
         services.clear_mqtt_session(s.mqtt.client_id)
+    ceiling = await ceiling_phase(s, args)
+    print(ceiling.line(), flush=True)
     base = await baseline_phase(args)
     print(base.line(), flush=True)
     single = await baseline_phase(args, single=True)
@@ -524,6 +686,11 @@ async def run(args: argparse.Namespace) -> None:
             f"MQTT {results[3].rate:>9.0f} positions/s drained by the gateway,"
             f" {results[2].rate:.0f}/s live (publisher-bound)   (target >= 20000)"
         )
+    print(
+        f"ceiling  {ceiling.rate:>7.0f} rows/s (bare store transaction, one process, pre-built"
+        f" rows); gateway TCP / ceiling = {100 * tcp.rate / ceiling.rate:.0f} %"
+        f"   next to gateway TCP / baseline = {tcp.rate / base.rate:.1f}x"
+    )
     print(
         f"baseline {base.rate:>7.0f} rows/s (naive server, one autocommit INSERT per position,"
         f" {args.baseline_connections or args.trackers} connections);"
@@ -558,6 +725,13 @@ def main() -> None:
     p.add_argument("--mqtt-live", type=int, default=20_000, help="positions published live")
     p.add_argument("--phones", type=int, default=20, help="MQTT phones")
     p.add_argument("--mqtt-window", type=int, default=100, help="QoS 1 publishes in flight")
+    p.add_argument("--ceiling", type=int, default=200_000, help="rows for the ceiling phase")
+    p.add_argument(
+        "--ceiling-batch",
+        type=int,
+        default=0,
+        help="rows per ceiling transaction (default: the gateway's pipeline.batch_max)",
+    )
     p.add_argument("--baseline", type=int, default=30_000, help="positions for the baseline")
     p.add_argument(
         "--baseline-single",
