@@ -5,20 +5,21 @@ Phases (each a fixed number of positions under a time cap; loopback only):
 1. TCP at full speed: Teltonika trackers (many records per packet, many connections, each
    waiting for its ACK before the next packet, as real trackers do) plus GT06 tags streaming.
    Latency is send -> ACK received for Teltonika, i.e. send -> commit (ACKs follow commits).
-2. TCP paced at half the rate phase 1 reached: p50/p99 send -> commit.
-3. MQTT: OwnTracks phones publishing QoS 1. Throughput is measured by polling the database;
+2. Ceiling, right after phase 1 (the gateway idle): the bare store transaction
+   (gateway.store.writer.write: COPY -> staging -> INSERT .. ON CONFLICT DO NOTHING,
+   latest_positions upsert) fed back to back by this one process with rows pre-built before
+   the gateway started, batches of the gateway's batch_max. The clock covers exactly the
+   transactions. Gateway TCP / ceiling says how much of one writer's capacity it reaches.
+3. TCP paced at half the rate phase 1 reached: p50/p99 send -> commit.
+4. MQTT: OwnTracks phones publishing QoS 1. Throughput is measured by polling the database;
    latency from the gateway's trackgw_receive_to_commit_seconds histogram (broker -> commit).
-4. MQTT backlog: phones publish while the gateway is stopped, then it starts and drains. The
+5. MQTT backlog: phones publish while the gateway is stopped, then it starts and drains. The
    rate comes from the gateway's own trackgw_positions_stored_total counter, sampled while it
    drains: rows committed between two samples / the time between them (start-up excluded,
    and never more than the rows over the real drain time).
-5. Ceiling, gateway stopped: the bare store transaction (gateway.store.writer.write: COPY ->
-   staging -> INSERT .. ON CONFLICT DO NOTHING, latest_positions upsert) fed back to back by
-   this one process with pre-built rows, batches of the gateway's batch_max. The clock covers
-   exactly the transactions. Gateway TCP / ceiling says how much of it the gateway reaches.
-6. Baseline, same run: a naive server (decode, then one autocommit INSERT per position, then
-   the ACK; one database connection per device connection) fed by as many Teltonika clients
-   as phase 1 used.
+6. Baseline, same run, gateway stopped: a naive server (decode, then one autocommit INSERT
+   per position, then the ACK; one database connection per device connection) fed by as many
+   Teltonika clients as phase 1 used; and the same with one tracker on one connection.
 
 Uses its own database (``trackgw_bench``, dropped at the end unless --keep). Prints figures;
 never asserts. Run from the project root: ``.venv/bin/python bench/e2e_bench.py --help``.
@@ -509,24 +510,48 @@ def ceiling_batches(
     return [store_writer.Batch(positions=rows[i : i + batch_max]) for i in cut]
 
 
-async def ceiling_phase(s: Any, args: argparse.Namespace) -> Result:
-    """gateway.store.writer.write, back to back on one connection: what one writer can commit
-    when decoding, routing, filtering and the devices cost nothing."""
+@dataclass(frozen=True, slots=True)
+class CeilingLoad:
+    batches: list[store_writer.Batch]
+    batch_max: int
+    devices: int
+
+
+def ceiling_load(s: Any, args: argparse.Namespace) -> CeilingLoad:
+    """Provision the ceiling's devices and build its rows: before the gateway starts, so that
+    neither costs anything while it runs (new devices make it rebuild its snapshot)."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
     load = teltonika_load(args.trackers, args.ceiling, args.records, start, "39")
     devices = provision("teltonika", list(load))
     batch_max = args.ceiling_batch or s.pipeline.batch_max
-    batches = ceiling_batches(devices, load, batch_max)
-    total = sum(len(b.positions) for b in batches)
+    return CeilingLoad(ceiling_batches(devices, load, batch_max), batch_max, len(load))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def ceiling_phase(load: CeilingLoad, gateway_pid: int) -> Result:
+    """gateway.store.writer.write, back to back on one connection: what one writer can commit
+    when decoding, routing, filtering and the devices cost nothing. Run right after the TCP
+    phase (the gateway idle), so that both see the same shared machine as far as possible."""
+    total = sum(len(b.positions) for b in load.batches)
     async with await psycopg.AsyncConnection.connect(URL, connect_timeout=5) as conn:
         await store_writer.prepare(conn)
         inserted = 0
+        gateway_cpu = cpu_seconds(gateway_pid)
         began = time.perf_counter()
-        for batch in batches:
+        for batch in load.batches:
             result = await store_writer.write(conn, batch)
             inserted += result.positions_inserted
         seconds = time.perf_counter() - began
-    note = f"{len(batches)} transactions of up to {batch_max} rows, {len(load)} devices"
+        gateway_cpu = cpu_seconds(gateway_pid) - gateway_cpu
+    note = (
+        f"{len(load.batches)} transactions of up to {load.batch_max} rows, {load.devices}"
+        f" devices; the gateway used {gateway_cpu:.2f} s CPU meanwhile"
+    )
     if inserted != total:
         note += f"; {inserted} of {total} inserted"
     return Result("ceiling: bare store transaction", total, seconds, note=note)
@@ -655,6 +680,7 @@ async def run(args: argparse.Namespace) -> None:
     log = Path(tempfile.gettempdir()) / f"trackgw-bench-{os.getpid()}.log"
     gw = services.GatewayProcess(s, str(log))
     results: list[Result] = []
+    ceiling_rows = ceiling_load(s, args)
     try:
         gw.start()
         print(f"gateway pid {gw.pid} (log {log}); database {DB}", flush=True)
@@ -665,6 +691,9 @@ async def run(args: argparse.Namespace) -> None:
         if spy is not None:
             spy.wait(args.profile_seconds + 30)
             print(f"profile of the TCP phase: {args.profile}")
+        await asyncio.sleep(1)  # the gateway finishes its last batches and goes idle
+        ceiling = await ceiling_phase(ceiling_rows, gw.pid)
+        print(ceiling.line(), flush=True)
         paced = await paced_phase(s, args, tcp.rate)
         results.append(paced)
         print(paced.line(), flush=True)
@@ -678,8 +707,6 @@ async def run(args: argparse.Namespace) -> None:
         if gw.proc is not None:
             gw.stop()
         services.clear_mqtt_session(s.mqtt.client_id)
-    ceiling = await ceiling_phase(s, args)
-    print(ceiling.line(), flush=True)
     base = await baseline_phase(args)
     print(base.line(), flush=True)
     single = await baseline_phase(args, single=True)
