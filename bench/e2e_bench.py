@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,6 +87,10 @@ class Result:
             p50, p99 = percentile(self.latencies_s, 50), percentile(self.latencies_s, 99)
             text += f"   p50 {p50 * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms"
         return text + (f"   {self.note}" if self.note else "")
+
+
+def ratio(a: float, b: float, unit: str, digits: int = 0) -> str:
+    return f"{a / b:.{digits}f}{unit}" if b else "n/a (nothing measured)"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -190,18 +194,41 @@ def teltonika_load(
     return load
 
 
+async def within(cap_s: float, *aws: Awaitable[object]) -> bool:
+    """Runs ``aws`` concurrently for at most ``cap_s``; cancels what is left at the cap.
+    True if all finished. A bench reports what it got by the cap, it never fails on time."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    done, pending = await asyncio.wait(tasks, timeout=cap_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        task.result()  # a real error (refused, short ACK) still ends the bench
+    return not pending
+
+
+def capped(complete: bool, cap_s: float) -> str:
+    return "" if complete else f"CAPPED at {cap_s:g} s: what was done by then"
+
+
 async def run_teltonika(
-    port: int, load: dict[str, list[bytes]], records: int, interval_s: float = 0.0
-) -> tuple[float, list[float]]:
+    port: int,
+    load: dict[str, list[bytes]],
+    records: int,
+    cap_s: float,
+    interval_s: float = 0.0,
+) -> tuple[float, list[float], bool]:
+    """(seconds, send -> ACK per acknowledged packet, all sent within the cap)."""
     latencies: list[float] = []
     began = time.perf_counter()
-    await asyncio.gather(
+    complete = await within(
+        cap_s,
         *(
             teltonika_tracker(port, imei, packets, records, interval_s, latencies)
             for imei, packets in load.items()
-        )
+        ),
     )
-    return time.perf_counter() - began, latencies
+    return time.perf_counter() - began, latencies, complete
 
 
 async def gt06_tag(port: int, imei: str, fixes: list[sim.Fix]) -> None:
@@ -247,21 +274,22 @@ async def tcp_phase(s: Any, args: argparse.Namespace) -> Result:
     tag_fixes = {imei: track(per_tag, start) for imei in tags}
     sums = [scrape_counter(s.http.port, f"trackgw_batch_positions_{k}") for k in ("sum", "count")]
     began = time.perf_counter()
-    tel = asyncio.create_task(run_teltonika(s.ports.teltonika, load, args.records))
+    tel = asyncio.create_task(run_teltonika(s.ports.teltonika, load, args.records, args.cap))
     await asyncio.gather(*(gt06_tag(s.ports.gt06, i, f) for i, f in tag_fixes.items()))
-    _elapsed, latencies = await asyncio.wait_for(tel, args.cap)
+    _elapsed, latencies, complete = await tel
     got = await wait_for_count(gt06_ids, per_tag * len(tags), args.cap)
     seconds = time.perf_counter() - began
     for writer, drainer in _GT06_OPEN:
         writer.close()
         drainer.cancel()
     _GT06_OPEN.clear()
-    sent = sum(len(p) for p in load.values()) * args.records + got
+    sent = len(latencies) * args.records + got  # acknowledged Teltonika + stored GT06
     after = [scrape_counter(s.http.port, f"trackgw_batch_positions_{k}") for k in ("sum", "count")]
-    note = ""
+    note = capped(complete, args.cap)
     if None not in sums and None not in after:
         rows, commits = (float(y or 0) - float(x or 0) for x, y in zip(sums, after, strict=True))
-        note = f"gateway batches: {commits:.0f}, mean {rows / max(commits, 1):.0f} rows"
+        batches = f"gateway batches: {commits:.0f}, mean {rows / max(commits, 1):.0f} rows"
+        note = f"{note}; {batches}" if note else batches
     return Result("TCP (teltonika + gt06), full speed", sent, seconds, latencies, note=note)
 
 
@@ -272,12 +300,18 @@ async def paced_phase(s: Any, args: argparse.Namespace, rate: float) -> Result:
     load = teltonika_load(args.trackers, total, args.records, start, "36")
     provision("teltonika", list(load))
     interval = args.records / (target / args.trackers)
-    seconds, latencies = await asyncio.wait_for(
-        run_teltonika(s.ports.teltonika, load, args.records, interval), args.cap
+    seconds, latencies, complete = await run_teltonika(
+        s.ports.teltonika, load, args.records, args.cap, interval
     )
-    sent = sum(len(p) for p in load.values()) * args.records
+    sent = len(latencies) * args.records
     what = "fixed" if args.paced_rate else "half max"
-    return Result(f"TCP paced at {target:.0f}/s ({what})", sent, seconds, latencies)
+    return Result(
+        f"TCP paced at {target:.0f}/s ({what})",
+        sent,
+        seconds,
+        latencies,
+        note=capped(complete, args.cap),
+    )
 
 
 def histogram(http_port: int, name: str) -> dict[float, float]:
@@ -312,7 +346,8 @@ _QUIET = logging.getLogger("bench.mqtt")
 _QUIET.setLevel(logging.ERROR)
 
 
-async def phone(user: str, key: str, fixes: list[sim.Fix], window: int) -> float:
+async def phone(user: str, key: str, fixes: list[sim.Fix], window: int, acked: list[int]) -> None:
+    """Publishes ``fixes`` QoS 1, ``window`` in flight; ``acked`` counts what the broker took."""
     async with aiomqtt.Client(
         services.MQTT_HOST,
         services.MQTT_PORT,
@@ -325,10 +360,9 @@ async def phone(user: str, key: str, fixes: list[sim.Fix], window: int) -> float
         topic = f"owntracks/{key}"
         payloads = [sim.owntracks_location(f) for f in fixes]
         for i in range(0, len(payloads), window):
-            await asyncio.gather(
-                *(client.publish(topic, p, qos=1) for p in payloads[i : i + window])
-            )
-    return time.perf_counter()
+            chunk = payloads[i : i + window]
+            await asyncio.gather(*(client.publish(topic, p, qos=1) for p in chunk))
+            acked.append(len(chunk))
 
 
 async def mqtt_phase(s: Any, args: argparse.Namespace) -> Result:
@@ -338,15 +372,14 @@ async def mqtt_phase(s: Any, args: argparse.Namespace) -> Result:
     per = args.mqtt_live // args.phones
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=60)
     before = histogram(s.http.port, "trackgw_receive_to_commit_seconds")
+    acked: list[int] = []
     began = time.perf_counter()
-    await asyncio.wait_for(
-        asyncio.gather(
-            *(phone(k.split("/")[0], k, track(per, start), args.mqtt_window) for k in keys)
-        ),
+    complete = await within(
         args.cap,
+        *(phone(k.split("/")[0], k, track(per, start), args.mqtt_window, acked) for k in keys),
     )
     published = time.perf_counter() - began
-    got = await wait_for_count(ids, per * len(keys), args.cap)
+    got = await wait_for_count(ids, sum(acked), args.cap)
     seconds = time.perf_counter() - began
     after = histogram(s.http.port, "trackgw_receive_to_commit_seconds")
     p50 = histogram_quantile(before, after, 0.5)
@@ -355,6 +388,8 @@ async def mqtt_phase(s: Any, args: argparse.Namespace) -> Result:
         f"published in {published:.2f} s; gateway receive->commit p50 {p50 * 1000:.1f} ms"
         f" p99 {p99 * 1000:.1f} ms (histogram)"
     )
+    if not complete:
+        note = f"{capped(complete, args.cap)}; {note}"
     return Result("MQTT live publish, QoS 1", got, seconds, note=note)
 
 
@@ -373,6 +408,7 @@ def scrape_counter(http_port: int, name: str) -> float | None:
 class Sample:
     asked: float  #: perf_counter before the request
     answered: float  #: perf_counter after the answer
+    answered_wall: float  #: time.time() after the answer (to compare with database times)
     value: float
 
 
@@ -397,7 +433,7 @@ class CounterSampler(threading.Thread):
             asked = time.perf_counter()
             value = scrape_counter(self.http_port, self.counter)
             if value is not None:
-                self.samples.append(Sample(asked, time.perf_counter(), value))
+                self.samples.append(Sample(asked, time.perf_counter(), time.time(), value))
                 if value >= self.until:
                     return
             self._stop_event.wait(self.interval_s)
@@ -409,10 +445,10 @@ class CounterSampler(threading.Thread):
 
 def drain_window(samples: Sequence[Sample]) -> tuple[float, float, Sample | None, Sample | None]:
     """(rows, seconds) committed between the last sample before the counter first moved and
-    the first sample that saw its final value. The window runs from the earlier sample's
-    request to the later one's answer, so it holds every commit it counts: the rate it gives
-    can only be lower than the real one, never include the gateway's start-up, never exceed
-    the rows over the real drain time."""
+    the first sample that saw its final value (from the one's request to the other's answer),
+    and those two samples. The counter steps once per batch, at its commit: the work on the
+    first batch counted happened before the window, so this rate is the steady commit rate,
+    up to one batch too high; the headline rate is ``first receive -> last commit``."""
     if not samples:
         return 0.0, 0.0, None, None
     first, final = samples[0].value, samples[-1].value
@@ -423,55 +459,79 @@ def drain_window(samples: Sequence[Sample]) -> tuple[float, float, Sample | None
     return final - first, samples[j].answered - samples[i].asked, samples[i], samples[j]
 
 
+def first_received(device_ids: Sequence[int]) -> datetime | None:
+    """When the gateway received the first of these devices' positions (``received_at`` is
+    set by the gateway as it takes a message in)."""
+    with psycopg.connect(URL) as conn:
+        row = conn.execute(
+            "select min(received_at) from positions where device_id = any(%s)",
+            (list(device_ids),),
+        ).fetchone()
+    return row[0] if row else None
+
+
 async def mqtt_backlog_phase(
     s: Any, gw: services.GatewayProcess, args: argparse.Namespace
 ) -> Result:
     """The gateway's own MQTT rate: phones publish while it is stopped (the broker keeps the
-    QoS 1 messages for its persistent session), then it starts and drains the backlog. The
-    rate is the gateway's commit counter sampled while it drains (see ``drain_window``)."""
+    QoS 1 messages for its persistent session), then it starts and drains the backlog.
+
+    The rate is the messages over first receive -> last commit: the first from the database
+    (the earliest ``received_at`` of the backlog, stamped by the gateway), the last from the
+    gateway's commit counter, sampled from before the launch (the first sample that saw every
+    message committed; its answer is no earlier than the commit). The start-up (launch ->
+    first receive) is measured and left out; the drain time can only come out longer than
+    the real one, so the rate can only come out lower, never above the messages over the
+    real drain time. The commit counter's own steady rate is printed beside it."""
     keys = [f"{PHONE_USERS[i % 2]}/backlog{i:03d}" for i in range(args.phones)]
     ids = list(provision("owntracks", keys).values())
     per = args.mqtt // args.phones
-    want = per * len(keys)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=100)
     gw.stop()
-    await asyncio.wait_for(
-        asyncio.gather(
-            *(phone(k.split("/")[0], k, track(per, start), args.mqtt_window) for k in keys)
-        ),
+    acked: list[int] = []
+    complete = await within(
         args.cap,
+        *(phone(k.split("/")[0], k, track(per, start), args.mqtt_window, acked) for k in keys),
     )
+    want = sum(acked)  # what the broker took for the gateway's session
     # the new process counts from zero: every row it commits is from this backlog
-    sampler = CounterSampler(s.http.port, "trackgw_positions_stored_total", want, args.cap)
+    sampler = CounterSampler(s.http.port, "trackgw_positions_stored_total", want, 30 + args.cap)
     sampler.start()
-    launched = time.perf_counter()
+    launched, launched_wall = time.perf_counter(), time.time()
     await asyncio.to_thread(gw.start)
     ready = time.perf_counter()
     spy = profile(gw.pid, args.profile_seconds, args.profile_mqtt) if args.profile_mqtt else None
-    await asyncio.to_thread(sampler.join, args.cap + 10)
+    await asyncio.to_thread(sampler.join, 30 + args.cap + 10)
     sampler.stop()
     got = await wait_for_count(ids, want, args.cap)
+    first = await asyncio.to_thread(first_received, ids)
     if spy is not None:
         spy.wait(args.profile_seconds + 30)
-    rows, seconds, a, b = drain_window(sampler.samples)
-    gaps = [y.answered - x.answered for x, y in itertools.pairwise(sampler.samples)]
-    note = f"(gateway commit counter, {len(sampler.samples)} samples"
-    if gaps:
-        # the gateway answers /metrics on its event loop: between batches while it drains
-        note += f" ~{statistics.median(gaps) * 1000:.0f} ms apart"
-    note += ")"
-    if a is not None and b is not None:
-        whole = b.answered - launched
-        note += (
-            f"; start-up to /readyz {ready - launched:.2f} s, {a.value:.0f} rows committed"
-            f" before the window; launch -> last commit {whole:.2f} s"
-            f" = {got / whole:.0f}/s with start-up"
+    last = sampler.samples[-1] if sampler.samples else None
+    notes = []
+    seconds = 0.0
+    if first is not None and last is not None and last.value >= want:
+        seconds = last.answered_wall - first.timestamp()
+        notes.append(
+            f"first receive -> last commit; start-up (launch -> first receive)"
+            f" {first.timestamp() - launched_wall:.2f} s, /readyz at {ready - launched:.2f} s,"
+            f" last commit by {last.answered - launched:.2f} s"
         )
-    if rows == 0:
-        note += "; no drain seen between two samples (backlog too small for the sampling?)"
+    elif last is not None:
+        notes.append(f"the commit counter reached only {last.value:.0f} of {want} by the cap")
+    rows, window, _, _ = drain_window(sampler.samples)
+    gaps = [y.answered - x.answered for x, y in itertools.pairwise(sampler.samples)]
+    if rows and window:
+        spacing = f", ~{statistics.median(gaps) * 1000:.0f} ms apart" if gaps else ""
+        # the gateway answers /metrics on its event loop: between batches while it drains
+        notes.append(
+            f"commit counter {rows / window:.0f}/s steady ({len(sampler.samples)} samples{spacing})"
+        )
+    if not complete:
+        notes.append(f"publishing {capped(complete, args.cap)} ({want} messages)")
     if got < want:
-        note += f"; ONLY {got} of {want} stored within the cap"
-    return Result("MQTT backlog drained by gateway", int(rows), seconds, note=note)
+        notes.append(f"ONLY {got} of {want} stored within the cap")
+    return Result("MQTT backlog drained by gateway", got, seconds, note="; ".join(notes))
 
 
 # -- the ceiling: the bare store transaction -----------------------------------------------
@@ -577,9 +637,13 @@ async def naive_server(devices: dict[str, int], connections: int) -> tuple[async
     )
     for conn in opened:
         pool.put_nowait(conn)
+    handlers: set[asyncio.Task[Any]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = spec.new_session("tcp", None)
+        task = asyncio.current_task()
+        if task is not None:
+            handlers.add(task)
         conn = await pool.get()
         try:
             while data := await reader.read(65536):
@@ -603,11 +667,17 @@ async def naive_server(devices: dict[str, int], connections: int) -> tuple[async
                         )
                     elif isinstance(item, Reply):
                         writer.write(item.data)
+        except asyncio.CancelledError:
+            pass  # a capped run: close() ends the handlers still busy
         finally:
             pool.put_nowait(conn)
         writer.close()
 
     async def close() -> None:
+        # handlers still busy (a capped run) go first: never close a connection in use
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         for conn in opened:
             await conn.close()
 
@@ -625,13 +695,11 @@ async def baseline_phase(args: argparse.Namespace, single: bool = False) -> Resu
     server, close = await naive_server(devices, trackers)
     port = server.sockets[0].getsockname()[1]
     try:
-        seconds, latencies = await asyncio.wait_for(
-            run_teltonika(port, load, args.records), args.cap
-        )
+        seconds, latencies, complete = await run_teltonika(port, load, args.records, args.cap)
     finally:
         server.close()
         await close()
-    sent = sum(len(p) for p in load.values()) * args.records
+    sent = len(latencies) * args.records
     same = (
         "one tracker, one connection"
         if single
@@ -640,6 +708,8 @@ async def baseline_phase(args: argparse.Namespace, single: bool = False) -> Resu
         else "--baseline-connections"
     )
     note = f"naive server: autocommit INSERT per position, {trackers} connections ({same})"
+    if not complete:
+        note = f"{capped(complete, args.cap)}; {note}"
     return Result(f"baseline: 1 INSERT/pos, {trackers} conns", sent, seconds, latencies, note=note)
 
 
@@ -721,17 +791,17 @@ async def run(args: argparse.Namespace) -> None:
         )
     print(
         f"ceiling  {ceiling.rate:>7.0f} rows/s (bare store transaction, one process, pre-built"
-        f" rows); gateway TCP / ceiling = {100 * tcp.rate / ceiling.rate:.0f} %"
-        f"   next to gateway TCP / baseline = {tcp.rate / base.rate:.1f}x"
+        f" rows); gateway TCP / ceiling = {ratio(100 * tcp.rate, ceiling.rate, ' %')}"
+        f"   next to gateway TCP / baseline = {ratio(tcp.rate, base.rate, 'x', 1)}"
     )
     print(
         f"baseline {base.rate:>7.0f} rows/s (naive server, one autocommit INSERT per position,"
         f" {args.baseline_connections or args.trackers} connections);"
-        f" gateway TCP / baseline = {tcp.rate / base.rate:.1f}x   (target >= 15x)"
+        f" gateway TCP / baseline = {ratio(tcp.rate, base.rate, 'x', 1)}   (target >= 15x)"
     )
     print(
         f"baseline {single.rate:>7.0f} rows/s (the same, one connection);"
-        f" gateway TCP / baseline = {tcp.rate / single.rate:.1f}x"
+        f" gateway TCP / baseline = {ratio(tcp.rate, single.rate, 'x', 1)}"
     )
     if len(results) > 1 and results[1].latencies_s:
         print(
