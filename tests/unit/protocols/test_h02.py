@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from protocols.base import Session
 from protocols.errors import FrameTooLarge, Malformed, UnsupportedMessage
 from protocols.h02 import (
     SPEC,
@@ -106,7 +107,7 @@ BIN_V1 = bytes.fromhex("2486520503031454521008152240551864113583238e000000fffffb
 BIN_SW = bytes.fromhex("24123456789001020331122433521234501511250002012270fffffbffff0002")
 
 
-def session():  # type: ignore[no-untyped-def]
+def session() -> Session:
     return SPEC.new_session("tcp", None)
 
 
