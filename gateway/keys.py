@@ -18,3 +18,7 @@ POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool")
 WRITER: web.AppKey[Writer] = web.AppKey("writer")
 MQTT_INGEST: web.AppKey[MqttIngest] = web.AppKey("mqtt_ingest")
 ENTITLEMENTS: web.AppKey[EntitlementService] = web.AppKey("entitlements")
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor")

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from protocols import registry
 
-from ..pipeline.route import Router
+from ..pipeline.route import IntakeClosed, Router
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,10 @@ async def ingest(
             committed.set_result(None)
 
     try:
-        outcome = await router.route(protocol, messages, held.append, on_last_commit=done)
-    except RuntimeError:
+        outcome = await router.route(
+            protocol, messages, held.append, on_last_commit=done, raw=body
+        )
+    except IntakeClosed:
         return web.json_response({"error": "shutting down"}, status=503)
     if outcome.errors and not outcome.data_items:
         return web.json_response({"error": "malformed request"}, status=400)

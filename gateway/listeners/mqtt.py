@@ -31,7 +31,7 @@ from protocols.model import Message
 
 from .. import metrics
 from ..config import MqttSettings
-from ..pipeline.route import Router
+from ..pipeline.route import IntakeClosed, Router
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,10 @@ class MqttIngest:
         """Route what is waiting in the inbox (up to ``MAX_GROUP`` messages) as one envelope
         per protocol; its commit releases all their PUBACKs together."""
         inbox = self._inbox
-        groups: dict[str, tuple[list[tuple[str, list[Message]]], list[tuple[int, int, int]]]] = {}
+        groups: dict[
+            str,
+            tuple[list[tuple[str, list[Message]]], list[tuple[int, int, int]], list[bytes]],
+        ] = {}
         for _ in range(min(len(inbox), MAX_GROUP)):
             generation, message = inbox.popleft()
             topic = message.topic
@@ -216,18 +219,31 @@ class MqttIngest:
                 self._ack_all(((generation, message.mid, message.qos),))  # nothing to store
                 continue
             protocol, key = routed
+            try:
+                messages = self._session(topic, protocol, key).receive(message.payload)
+            except Exception:  # this message is rejected (acknowledged, not stored)
+                metrics.message_errors.labels("mqtt-ingest").inc()
+                log.exception("decoding an MQTT message on %r failed", topic)
+                self._ack_all(((generation, message.mid, message.qos),))
+                continue
             group = groups.get(protocol)
             if group is None:
-                group = groups[protocol] = ([], [])
+                group = groups[protocol] = ([], [], [])
             # The phone gets nothing back over MQTT but the PUBACK: replies are not sent.
-            group[0].append((key, self._session(topic, protocol, key).receive(message.payload)))
+            group[0].append((key, messages))
             group[1].append((generation, message.mid, message.qos))
-        for protocol, (reads, acks) in groups.items():
+            group[2].append(bytes(message.payload))
+        for protocol, (reads, acks, raws) in groups.items():
             try:
-                await self.router.route_reads(protocol, reads, partial(self._ack_all, acks))
-            except RuntimeError:
-                self._stopping = True  # intake closed: the broker redelivers after restart
+                await self.router.route_reads(
+                    protocol, reads, partial(self._ack_all, acks), raws=raws
+                )
+            except IntakeClosed:
+                self._stopping = True  # the broker redelivers after restart
                 return
+            except Exception:  # not acknowledged: the broker redelivers after a reconnect
+                metrics.message_errors.labels("mqtt-ingest").inc()
+                log.exception("routing %d MQTT messages failed", len(reads))
 
     def _ack_all(self, acks: Iterable[tuple[int, int, int]]) -> None:
         """PUBACK these messages (after the commit that holds their data).

@@ -27,7 +27,9 @@ from protocols.model import (
 from .. import metrics
 from ..logs import RateLimiter
 from .identify import Device, DeviceDirectory
-from .intake import Envelope, Intake
+from .intake import Envelope, Intake, IntakeClosed
+
+__all__ = ["Gate", "IntakeClosed", "Outcome", "Router"]
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +95,17 @@ class Router:
         *,
         peer: str = "",
         on_last_commit: Callable[[], None] | None = None,
+        raw: bytes = b"",
     ) -> Outcome:
         """Route messages in order. ``send`` writes bytes to the device (now or after commit).
 
         ``on_last_commit`` (MQTT PUBACK, HTTP answer) runs once everything routed here has
-        committed — right away through the queue even when there was no data.
+        committed — right away through the queue even when there was no data. ``raw`` is the
+        read the messages were decoded from (kept with a row the database refuses).
+        Raises ``IntakeClosed`` when the gateway is shutting down.
         """
         out = Outcome()
-        envelope = Envelope()
+        envelope = Envelope(protocol=protocol)
         refused = False
         devices: dict[str, Device | None] = {}
         positions = frames = 0  # counted here, added to the metrics once per call
@@ -138,8 +143,9 @@ class Router:
                     if item.acks_data:
                         data = item.data
                         envelope.on_commit = _sender(send, data)
+                        envelope.add_raw(raw)
                         await self.intake.put(envelope)
-                        envelope = Envelope()
+                        envelope = Envelope(protocol=protocol)
                     else:
                         send(item.data)
                     out.replies.append(item.data)
@@ -163,6 +169,7 @@ class Router:
                 _counter(_FRAMES_RECEIVED, metrics.frames_received, protocol).inc(frames)
         if envelope.positions or envelope.events or on_last_commit is not None:
             envelope.on_commit = on_last_commit
+            envelope.add_raw(raw)
             await self.intake.put(envelope)
         return out
 
@@ -171,6 +178,7 @@ class Router:
         protocol: str,
         reads: Sequence[tuple[str, list[Message]]],
         on_last_commit: Callable[[], None],
+        raws: Sequence[bytes] | None = None,
     ) -> int:
         """Route many small reads that get no reply but one acknowledgement each (MQTT
         messages: ``(peer, messages)`` per read) as one: each device is identified once per
@@ -180,15 +188,18 @@ class Router:
 
         Counting is per read, as ``route`` does it for one read: a refused device is counted
         once in each read it sent data in. Replies are dropped (MQTT has no way back but the
-        acknowledgement). Returns the number of data items queued.
+        acknowledgement). Returns the number of data items queued. ``raws`` (one per read)
+        are the payloads, kept with a row the database refuses.
         """
-        envelope = Envelope()
+        envelope = Envelope(protocol=protocol)
         positions_out = envelope.positions
         events_out = envelope.events
         known: dict[str, tuple[Device | None, str | None]] = {}
         positions = frames = data_items = 0
         try:
-            for peer, messages in reads:
+            for n, (peer, messages) in enumerate(reads):
+                if raws is not None and n:
+                    envelope.add_raw(raws[n - 1])
                 counted: set[str] | None = None  # refused devices already counted in this read
                 for item in messages:
                     if not isinstance(item, (Position, DeviceEvent, Login)):
@@ -226,6 +237,8 @@ class Router:
                 _counter(_POSITIONS_RECEIVED, metrics.positions_received, protocol).inc(positions)
             if frames:
                 _counter(_FRAMES_RECEIVED, metrics.frames_received, protocol).inc(frames)
+        if raws:
+            envelope.add_raw(raws[len(reads) - 1])
         envelope.on_commit = on_last_commit
         await self.intake.put(envelope)
         return data_items
