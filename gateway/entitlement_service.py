@@ -62,6 +62,8 @@ class EntitlementService:
         #: one reload per device per snapshot version (a flood cannot rebuild per frame)
         self._asked: set[str] = set()
         self._asked_version = -1
+        #: set while LISTENing (after the catch-up reload that follows each connect)
+        self.listening = asyncio.Event()
         metrics.entitlement_snapshot_age.set_function(self.age_s)
 
     @property
@@ -120,8 +122,10 @@ class EntitlementService:
                 ) as conn:
                     await conn.execute(f"listen {CHANNEL}")
                     await self.reload()  # catch up with what changed while not listening
+                    self.listening.set()
                     await self._listen(conn)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self.listening.clear()
                 log.warning("entitlement listener lost the database: %s; retrying", exc)
                 await asyncio.sleep(1.0)
 

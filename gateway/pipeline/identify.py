@@ -203,8 +203,17 @@ class DeviceDirectory:
                     await conn.execute(f"listen {store.CHANNEL}")
                     await self.load_all()
                     self.listening.set()
-                    async for note in conn.notifies():
-                        await self.apply_change(conn, note.payload)
+                    while True:
+                        # the generator holds the connection: collect, leave it, then query
+                        payloads: list[str] = []
+                        async for note in conn.notifies(timeout=1.0):
+                            payloads.append(note.payload)
+                            break
+                        if payloads:
+                            async for note in conn.notifies(timeout=0.0):
+                                payloads.append(note.payload)
+                        for payload in dict.fromkeys(payloads):
+                            await self.apply_change(conn, payload)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 self.listening.clear()
                 log.warning("device directory lost the database: %s; retrying", exc)

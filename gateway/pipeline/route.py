@@ -9,6 +9,7 @@ its plan is not stored and not acknowledged.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,9 @@ from .intake import Envelope, Intake, IntakeClosed
 __all__ = ["Gate", "IntakeClosed", "Outcome", "Router"]
 
 log = logging.getLogger(__name__)
+
+#: refusal log lines per protocol and reason at most (each device also once a minute)
+REFUSAL_LINES_PER_MINUTE = 60
 
 #: decides whether an identified device may send data now (plan limits, suspension):
 #: returns None to accept, or a short reason to refuse
@@ -57,6 +61,7 @@ class Router:
         self.intake = intake
         self.gate = gate
         self._log_limit = RateLimiter(60.0)
+        self._refusal_lines = RateLimiter(60.0, max_keys=10_000)
 
     async def identify(self, key: str, protocol: str) -> tuple[Device | None, str | None]:
         device, refusal = await self.directory.resolve(key, protocol)
@@ -69,7 +74,10 @@ class Router:
 
     def _note_refused(self, key: str, protocol: str, reason: str) -> None:
         metrics.devices_refused.labels(protocol, reason).inc()
-        if self._log_limit.allow((key, reason)):
+        # once a minute per device, and a flood of made-up ids cannot flood the log either
+        if self._log_limit.allow((key, reason)) and self._refusal_lines.allow(
+            (protocol, reason, int(time.monotonic() * REFUSAL_LINES_PER_MINUTE / 60))
+        ):
             log.warning(
                 "refusing data from device %r: %s",
                 key,
