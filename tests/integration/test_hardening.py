@@ -257,3 +257,22 @@ async def test_a_device_deactivated_while_connected_is_refused_within_a_second(
         assert metric("trackgw_entitlement_snapshot_rebuilds_total") - rebuilds <= 1
         assert metric("trackgw_device_lookups_total", source="database") == lookups
     assert services.count_positions(device_id) == 10
+
+
+# -- the writer's connection --------------------------------------------------------------------
+
+
+async def test_the_writer_connection_has_keepalives_and_a_statement_timeout(db_url: str) -> None:
+    """A half-open connection is noticed by keepalives; a statement that hangs is cancelled
+    as an OperationalError (which the commit stage retries, not dead-letters)."""
+    kwargs = writer.connection_kwargs(300)
+    async with await psycopg.AsyncConnection.connect(db_url, **kwargs) as conn:
+        cur = await conn.execute("show statement_timeout")
+        assert await cur.fetchone() == ("300ms",)
+        params = conn.info.get_parameters()
+        assert params.get("keepalives") == "1"
+        assert int(params["keepalives_idle"]) <= 10
+        with pytest.raises(psycopg.OperationalError) as caught:
+            await conn.execute("select pg_sleep(5)")
+        assert isinstance(caught.value, psycopg.errors.QueryCanceled)
+        assert not isinstance(caught.value, writer.ROW_ERRORS)
