@@ -37,12 +37,16 @@ class Envelope:
     event_ends: list[int] = field(default_factory=list)
     nbytes: int = 0
 
-    def add_raw(self, raw: bytes) -> None:
-        """Mark the end of one read's data (call after adding its positions and events)."""
+    def add_raw(self, raw: bytes, weigh: bool = True) -> None:
+        """Mark the end of one read's data (call after adding its positions and events).
+
+        ``weigh=False`` when another envelope already counts these bytes in the intake's
+        bound (one read closing several envelopes at acknowledging replies)."""
         self.raws.append(raw)
         self.position_ends.append(len(self.positions))
         self.event_ends.append(len(self.events))
-        self.nbytes += len(raw)
+        if weigh:
+            self.nbytes += len(raw)
 
     def raw_of(self, kind: str, index: int) -> bytes | None:
         """The read the ``index``-th position (or event) came from, if known."""

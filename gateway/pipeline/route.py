@@ -114,6 +114,7 @@ class Router:
         """
         out = Outcome()
         envelope = Envelope(protocol=protocol)
+        weighed = False  # the read's bytes are counted in the intake's bound once
         refused = False
         devices: dict[str, Device | None] = {}
         positions = frames = 0  # counted here, added to the metrics once per call
@@ -151,7 +152,8 @@ class Router:
                     if item.acks_data:
                         data = item.data
                         envelope.on_commit = _sender(send, data)
-                        envelope.add_raw(raw)
+                        envelope.add_raw(raw, weigh=not weighed)
+                        weighed = True
                         await self.intake.put(envelope)
                         envelope = Envelope(protocol=protocol)
                     else:
@@ -177,7 +179,7 @@ class Router:
                 _counter(_FRAMES_RECEIVED, metrics.frames_received, protocol).inc(frames)
         if envelope.positions or envelope.events or on_last_commit is not None:
             envelope.on_commit = on_last_commit
-            envelope.add_raw(raw)
+            envelope.add_raw(raw, weigh=not weighed)
             await self.intake.put(envelope)
         return out
 
