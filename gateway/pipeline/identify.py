@@ -18,7 +18,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -169,17 +169,21 @@ class DeviceDirectory:
         return device
 
     # -- learning changes while running --------------------------------------------------------
-    async def apply_change(self, conn: psycopg.AsyncConnection[Any], payload: str) -> None:
-        """One NOTIFY payload: re-read that device or that account's devices."""
+    async def apply_change(self, payload: str) -> None:
+        """One NOTIFY payload: re-read that device or that account's devices (on a pool
+        connection: a query on the listening connection would swallow notifications that
+        arrive meanwhile)."""
         what, _, key = payload.partition(":")
         if what == "device":
-            row = await store.device(conn, key)
+            async with self._pool.connection() as conn:
+                row = await store.device(conn, key)
             if row is None:
                 self._drop(key)
             else:
                 self._put(Device(*row))
         elif what == "account":
-            rows = await store.account_devices(conn, key)
+            async with self._pool.connection() as conn:
+                rows = await store.account_devices(conn, key)
             seen = set()
             for row in rows:
                 self._put(Device(*row))
@@ -204,16 +208,16 @@ class DeviceDirectory:
                     await self.load_all()
                     self.listening.set()
                     while True:
-                        # the generator holds the connection: collect, leave it, then query
+                        # collect (never ``break`` out of notifies(): the rest of the packet
+                        # it read would be lost), then look up on a pool connection
                         payloads: list[str] = []
-                        async for note in conn.notifies(timeout=1.0):
+                        async for note in conn.notifies(timeout=1.0, stop_after=1):
                             payloads.append(note.payload)
-                            break
                         if payloads:
                             async for note in conn.notifies(timeout=0.0):
                                 payloads.append(note.payload)
                         for payload in dict.fromkeys(payloads):
-                            await self.apply_change(conn, payload)
+                            await self.apply_change(payload)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 self.listening.clear()
                 log.warning("device directory lost the database: %s; retrying", exc)

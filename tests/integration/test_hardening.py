@@ -276,3 +276,32 @@ async def test_the_writer_connection_has_keepalives_and_a_statement_timeout(db_u
             await conn.execute("select pg_sleep(5)")
         assert isinstance(caught.value, psycopg.errors.QueryCanceled)
         assert not isinstance(caught.value, writer.ROW_ERRORS)
+
+
+async def test_an_account_suspended_or_a_device_deleted_while_running_is_refused(
+    db_url: str,
+) -> None:
+    """The directory also learns account status changes and deleted devices by NOTIFY."""
+    account = services.unique("acct")
+    imei = services.unique_imei()
+    other = services.unique_imei()
+    services.provision("teltonika", imei, account)
+    services.provision("teltonika", other)
+    s = services.settings(db_url)
+    async with services.running_gateway(s) as gw:
+        await asyncio.wait_for(gw.directory.listening.wait(), 10)
+        assert (await gw.directory.resolve(imei, "teltonika"))[1] is None
+        with services.connect() as conn:
+            conn.execute("update accounts set status = 'suspended' where id = %s", (account,))
+            conn.execute("delete from devices where unique_id = %s", (other,))
+
+        def learnt() -> bool:
+            device = gw.directory.cached(imei)
+            return (
+                device is not None
+                and device.refusal == "suspended"
+                and gw.directory.cached(other) is None
+            )
+
+        await services.wait_until(learnt, within=1.0)
+        assert (await gw.directory.resolve(other, "teltonika")) == (None, "unknown")
