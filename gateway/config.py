@@ -128,8 +128,10 @@ class DeviceSettings:
     negative_cache_max: int = 100_000
     #: database lookups of ids not in the directory, per second (a token bucket): the
     #: directory learns new devices by NOTIFY, a lookup only covers that NOTIFY's delay
-    lookups_per_s: float = 20.0
-    lookups_burst: int = 50
+    #: (e.g. a fleet provisioned in bulk that connects at once); past the bucket an id not
+    #: in the directory is unknown at once
+    lookups_per_s: float = 50.0
+    lookups_burst: int = 200
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,7 +163,7 @@ async def test_floods_of_unknown_ids_over_udp_and_mqtt_cost_no_rebuild(db_url: s
     """10,000 distinct unknown ids over UDP and 10,000 over MQTT, each sent twice: no
     entitlement snapshot is rebuilt, the database is asked for at most the token bucket's
     share, each id gets at most one answer that is not from the negative cache."""
-    s = services.settings(db_url)
+    s = services.settings(db_url, devices={"lookups_per_s": 20.0, "lookups_burst": 50})
     sources = ("database", "negative_cache", "rate_limited")
     udp = {"protocol": "teltonika", "reason": "unknown"}
     mqtt = {"protocol": "owntracks", "reason": "unknown"}
