@@ -124,8 +124,20 @@ async def build(settings: Settings) -> Gateway:
     add_phone_routes(app, router)
     supervisor = Supervisor(settings.supervision)
     app[SUPERVISOR] = supervisor
+    mqtt = MqttIngest(settings.mqtt, router)
+    app[MQTT_INGEST] = mqtt
     return Gateway(
-        settings, pool, intake, writer, router, directory, entitlements, app, alerts, supervisor
+        settings,
+        pool,
+        intake,
+        writer,
+        router,
+        directory,
+        entitlements,
+        app,
+        alerts,
+        supervisor,
+        mqtt,
     )
 
 
@@ -233,8 +245,6 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     gw = await build(settings)
-    gw.mqtt = MqttIngest(settings.mqtt, gw.router)
-    gw.app[MQTT_INGEST] = gw.mqtt
     await start_listeners(gw)
     tune_interpreter()
     supervise(gw)
