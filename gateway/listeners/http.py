@@ -38,9 +38,7 @@ async def ingest(
             committed.set_result(None)
 
     try:
-        outcome = await router.route(
-            protocol, messages, held.append, on_last_commit=done, raw=body
-        )
+        outcome = await router.route(protocol, messages, held.append, on_last_commit=done, raw=body)
     except IntakeClosed:
         return web.json_response({"error": "shutting down"}, status=503)
     if outcome.errors and not outcome.data_items:

@@ -135,9 +135,7 @@ class TcpListener:
                 messages = session.receive(data)
                 protocol = getattr(session, "protocol", None) or self.name
                 try:
-                    outcome = await self.router.route(
-                        protocol, messages, send, peer=peer, raw=data
-                    )
+                    outcome = await self.router.route(protocol, messages, send, peer=peer, raw=data)
                 except IntakeClosed:  # we are shutting down
                     reason = "shutdown"
                     break
