@@ -155,11 +155,17 @@ class MqttIngest:
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
         self._misc = asyncio.create_task(self._run_misc(), name="mqtt-misc")
+        # paho's housekeeping (keepalive, reconnects) is part of this task: if it ends, so
+        # does ingestion (and the supervisor sees it)
+        self._misc.add_done_callback(lambda _: self._inbox_ready.set())
         try:
             while True:
                 while not self._inbox:
                     if self._stopping:
                         return
+                    if self._misc.done():
+                        self._misc.result()  # its exception, if it failed
+                        raise RuntimeError("the MQTT housekeeping loop ended")
                     self._inbox_ready.clear()
                     await self._inbox_ready.wait()
                 await self._ingest_waiting()

@@ -13,6 +13,7 @@ import pytest
 
 from gateway import metrics
 from gateway.store import writer
+from gateway.supervisor import TaskFailed
 from protocols import simulate as sim
 
 from .. import services
@@ -305,3 +306,23 @@ async def test_an_account_suspended_or_a_device_deleted_while_running_is_refused
 
         await services.wait_until(learnt, within=1.0)
         assert (await gw.directory.resolve(other, "teltonika")) == (None, "unknown")
+
+
+async def test_the_mqtt_housekeeping_loop_ending_ends_the_gateway(db_url: str) -> None:
+    """paho's keepalive/reconnect loop runs inside the mqtt-ingest task: if it dies, the
+    supervisor sees mqtt-ingest fail (and serve raises, so the process would exit 1)."""
+    s = services.settings(db_url, supervision={"fail_grace_s": 0.2})
+    states: list[str] = []
+
+    async def kill_housekeeping() -> None:
+        async with services.running_gateway(s) as gw:
+            assert gw.mqtt is not None
+            misc = gw.mqtt._misc
+            assert misc is not None
+            misc.cancel()
+            await asyncio.wait_for(gw.supervisor.failed.wait(), 5)
+            states.append(gw.supervisor.state()["mqtt-ingest"])
+
+    with pytest.raises(TaskFailed, match="mqtt-ingest"):
+        await kill_housekeeping()
+    assert states[0].startswith("task 'mqtt-ingest'")
