@@ -34,6 +34,8 @@ class DatabaseSettings:
     url: str = "postgresql://trackgw@127.0.0.1:55432/trackgw"
     pool_min: int = 2
     pool_max: int = 8
+    #: the writer's connection cancels a statement that runs longer (then retries the batch)
+    statement_timeout_ms: int = 15_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,9 @@ class PipelineSettings:
     queue_max: int = 50_000
     #: after a failed write, wait this long before retrying (doubling, capped at 5 s)
     retry_initial_ms: int = 200
+    #: the intake is also bounded by the bytes its data came in as (whichever bound is hit
+    #: first makes listeners wait)
+    queue_max_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,9 @@ class FilterSettings:
     drop_duplicates: bool = True
     #: implied speed between consecutive fixes above this is a jump (0 disables)
     max_speed_kmh: float = 1200.0
+    #: this many jump-dropped fixes in a row that are consistent with each other re-anchor
+    #: the filter on the newest of them (it is accepted)
+    jump_reanchor_fixes: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +145,25 @@ class DeviceSettings:
     #: register unknown devices into the holding account instead of refusing them
     auto_register: bool = False
     holding_account: str = "holding"
+    #: unknown ids remembered as unknown (per directory version; least recently used dropped)
+    negative_cache_max: int = 100_000
+    #: database lookups of ids not in the directory, per second (a token bucket): the
+    #: directory learns new devices by NOTIFY, a lookup only covers that NOTIFY's delay
+    #: (e.g. a fleet provisioned in bulk that connects at once); past the bucket an id not
+    #: in the directory is unknown at once
+    lookups_per_s: float = 50.0
+    lookups_burst: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionSettings:
+    #: after a supervised task died, /readyz reports failing this long before the drain
+    #: starts and the process exits non-zero (so a load balancer sees it first)
+    fail_grace_s: float = 1.0
+    #: TESTS ONLY (fault injection): the name of a supervised task to kill with an injected
+    #: exception ``fault_after_s`` after start ("" = none); see docs/architecture.md
+    fault_task: str = ""
+    fault_after_s: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +213,7 @@ class Settings:
     devices: DeviceSettings = field(default_factory=DeviceSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     log_level: str = "INFO"
     log_format: str = "json"
 
@@ -358,6 +386,8 @@ def _validate(s: Settings) -> list[str]:
         problems.append("pipeline.batch_max must be at least 1")
     if s.pipeline.queue_max < s.pipeline.batch_max:
         problems.append("pipeline.queue_max must be at least pipeline.batch_max")
+    if s.pipeline.queue_max_bytes < 1:
+        problems.append("pipeline.queue_max_bytes must be at least 1")
     if s.limits.max_garbage_bytes < 0:
         problems.append("limits.max_garbage_bytes must not be negative")
     for name in ("max_connections", "mqtt_inbox_max"):

@@ -18,5 +18,7 @@ POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool")
 WRITER: web.AppKey[Writer] = web.AppKey("writer")
 MQTT_INGEST: web.AppKey[MqttIngest] = web.AppKey("mqtt_ingest")
 ENTITLEMENTS: web.AppKey[EntitlementService] = web.AppKey("entitlements")
-#: the signed-in member's account id, set on the request by the member auth middleware
-#: (gateway/api/); handlers of member routes read it (gateway/broker/members.py)
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor")

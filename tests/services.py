@@ -157,9 +157,7 @@ def count_positions(device_id: int) -> int:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(
-    s: config.Settings, processors: list[Any] | None = None
-) -> AsyncIterator[app.Gateway]:
+async def running_gateway(s: config.Settings) -> AsyncIterator[app.Gateway]:
     """The real gateway in this event loop, on its own free ports; stopped (drained) after."""
     stop = asyncio.Event()
     ready: asyncio.Future[app.Gateway] = asyncio.get_running_loop().create_future()
@@ -167,7 +165,7 @@ async def running_gateway(
     async def on_ready(gw: app.Gateway) -> None:
         ready.set_result(gw)
 
-    task = asyncio.create_task(app.serve(s, stop=stop, processors=processors, on_ready=on_ready))
+    task = asyncio.create_task(app.serve(s, stop=stop, on_ready=on_ready))
     try:
         waiting: set[asyncio.Future[Any]] = {task, ready}
         done, _ = await asyncio.wait(waiting, timeout=30, return_when=asyncio.FIRST_COMPLETED)

@@ -13,11 +13,11 @@ Everything else is denied by the broker's default access (deny publish, receive,
 Receiving is checked on every delivery, so when an ACL goes (the member leaves, is removed, the
 plan shrinks, the account is deleted) an existing subscription stops at once.
 
-Keeping the broker in step: ``BrokerAccess.on_snapshot`` runs after every entitlement snapshot
-reload -- those follow the ``trackgw_entitlements`` NOTIFY on any change to circles, members,
-subscriptions, devices or accounts -- and wakes ``run``, which reconciles every member's role
-with the database (adding and removing only the differing ACLs) and deletes the clients of
-deleted accounts. It also reconciles on (re)connecting and every ``refresh_s``.
+Keeping the broker in step: ``BrokerAccess.run`` wakes after every entitlement snapshot
+reload (``EntitlementService.wait_newer``; reloads follow the ``trackgw_entitlements`` NOTIFY
+on any change to circles, members, subscriptions, devices or accounts) and reconciles every
+member's role with the database (adding and removing only the differing ACLs) and deletes
+the clients of deleted accounts. It also reconciles on (re)connecting and every ``refresh_s``.
 
 ``POST /v1/me/mqtt`` (gateway/api/mqtt.py) calls ``provision``: each call gives the member a
 new client with a new random password (the old one stops working, its connections are
@@ -195,14 +195,9 @@ class BrokerAccess:
         #: reconciles finished (tests and metrics read it)
         self.reconciles = 0
         self._ds: Dynsec | None = None
-        self._dirty = asyncio.Event()
         self._lock = asyncio.Lock()
         #: role name -> the ACLs the broker holds for it (read back on connect)
         self._applied: dict[str, frozenset[tuple[str, str]]] = {}
-
-    async def on_snapshot(self, snapshot: Snapshot) -> None:
-        """An entitlement reload hook: memberships, plans or devices may have changed."""
-        self._dirty.set()
 
     async def run(self) -> None:
         s = self.settings
@@ -220,13 +215,13 @@ class BrokerAccess:
                     self.connected.set()
                     metrics.mqtt_connected.labels("broker_access").set(1)
                     log.info("broker access: connected to the dynamic security plugin")
+                    seen = self.entitlements.version
                     while True:
                         await self.reconcile()
-                        self._dirty.clear()
-                        try:
-                            await asyncio.wait_for(self._dirty.wait(), self.refresh_s)
-                        except TimeoutError:
+                        newer = await self.entitlements.wait_newer(seen, self.refresh_s)
+                        if newer == seen:  # a quiet ``refresh_s``: re-read what the broker holds
                             await self._read_back(ds)
+                        seen = newer
             except (aiomqtt.MqttError, DynsecError, psycopg.OperationalError) as exc:
                 log.warning("broker access: %s; retrying", exc)
             finally:

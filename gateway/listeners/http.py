@@ -29,7 +29,7 @@ from protocols import registry
 
 from ..config import LimitSettings
 from ..keys import POOL
-from ..pipeline.route import Router
+from ..pipeline.route import IntakeClosed, Router
 from .decode import receive
 from .phone_auth import PhoneAuth, basic_credentials, bearer_token, osmand_key, unauthorized
 
@@ -91,8 +91,8 @@ async def ingest(
             committed.set_result(None)
 
     try:
-        outcome = await router.route(protocol, messages, held.append, on_last_commit=done)
-    except RuntimeError:
+        outcome = await router.route(protocol, messages, held.append, on_last_commit=done, raw=body)
+    except IntakeClosed:
         return web.json_response({"error": "shutting down"}, status=503)
     if outcome.errors and not outcome.data_items and not outcome.replies:
         # nothing understood: the decoder did not get as far as its acknowledgement

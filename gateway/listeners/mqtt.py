@@ -47,7 +47,7 @@ from protocols.model import Message
 from .. import metrics
 from ..broker.client_id import bound_client_id
 from ..config import LimitSettings, MqttSettings
-from ..pipeline.route import Router
+from ..pipeline.route import IntakeClosed, Router
 from .decode import receive
 
 log = logging.getLogger(__name__)
@@ -194,11 +194,17 @@ class MqttIngest:
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
         self._misc = asyncio.create_task(self._run_misc(), name="mqtt-misc")
+        # paho's housekeeping (keepalive, reconnects) is part of this task: if it ends, so
+        # does ingestion (and the supervisor sees it)
+        self._misc.add_done_callback(lambda _: self._inbox_ready.set())
         try:
             while True:
                 while not self._inbox:
                     if self._stopping:
                         return
+                    if self._misc.done():
+                        self._misc.result()  # its exception, if it failed
+                        raise RuntimeError("the MQTT housekeeping loop ended")
                     self._inbox_ready.clear()
                     await self._inbox_ready.wait()
                 await self._ingest_waiting()
@@ -245,7 +251,10 @@ class MqttIngest:
         """Route what is waiting in the inbox (up to ``MAX_GROUP`` messages) as one envelope
         per protocol; its commit releases all their PUBACKs together."""
         inbox = self._inbox
-        groups: dict[str, tuple[list[tuple[str, list[Message]]], list[tuple[int, int, int]]]] = {}
+        groups: dict[
+            str,
+            tuple[list[tuple[str, list[Message]]], list[tuple[int, int, int]], list[bytes]],
+        ] = {}
         for _ in range(min(len(inbox), MAX_GROUP)):
             generation, message = inbox.popleft()
             topic = message.topic
@@ -259,21 +268,34 @@ class MqttIngest:
                 metrics.frames_rejected.labels(protocol, "Retained").inc()
                 self._ack_all(((generation, message.mid, message.qos),))
                 continue
+            try:
+                session = self._session(topic, protocol, key)
+                messages = receive(session, message.payload, stream=False)
+            except Exception:  # this message is rejected (acknowledged, not stored)
+                metrics.message_errors.labels("mqtt-ingest").inc()
+                log.exception("decoding an MQTT message on %r failed", topic)
+                self._ack_all(((generation, message.mid, message.qos),))
+                continue
             group = groups.get(protocol)
             if group is None:
-                group = groups[protocol] = ([], [])
+                group = groups[protocol] = ([], [], [])
             # The phone gets nothing back over MQTT but the PUBACK: replies are not sent.
-            session = self._session(topic, protocol, key)
-            group[0].append((key, receive(session, message.payload, stream=False)))
+            group[0].append((key, messages))
             group[1].append((generation, message.mid, message.qos))
+            group[2].append(bytes(message.payload))
         if len(inbox) <= self.inbox_max // 2:
             self._resume_reading()
-        for protocol, (reads, acks) in groups.items():
+        for protocol, (reads, acks, raws) in groups.items():
             try:
-                await self.router.route_reads(protocol, reads, partial(self._ack_all, acks))
-            except RuntimeError:
-                self._stopping = True  # intake closed: the broker redelivers after restart
+                await self.router.route_reads(
+                    protocol, reads, partial(self._ack_all, acks), raws=raws
+                )
+            except IntakeClosed:
+                self._stopping = True  # the broker redelivers after restart
                 return
+            except Exception:  # not acknowledged: the broker redelivers after a reconnect
+                metrics.message_errors.labels("mqtt-ingest").inc()
+                log.exception("routing %d MQTT messages failed", len(reads))
 
     def _ack_all(self, acks: Iterable[tuple[int, int, int]]) -> None:
         """PUBACK these messages (after the commit that holds their data).

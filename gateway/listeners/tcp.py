@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import metrics
 from ..config import LimitSettings
-from ..pipeline.route import Router
+from ..pipeline.route import IntakeClosed, Router
 from .decode import receive
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,11 @@ class TcpListener:
             extra={"protocol": self.name, "port": self.port},
         )
 
+    async def serving(self) -> None:
+        """Runs while the server accepts connections (the supervisor watches it)."""
+        assert self._server is not None, "start() first"
+        await self._server.serve_forever()
+
     def stop_accepting(self) -> None:
         self._closing = True
         if self._server is not None:
@@ -160,8 +165,8 @@ class TcpListener:
                 messages = receive(session, data, stream=True)
                 protocol = getattr(session, "protocol", None) or self.name
                 try:
-                    outcome = await self.router.route(protocol, messages, send, peer=peer)
-                except RuntimeError:  # the intake closed: we are shutting down
+                    outcome = await self.router.route(protocol, messages, send, peer=peer, raw=data)
+                except IntakeClosed:  # we are shutting down
                     reason = "shutdown"
                     break
                 errors += outcome.errors
@@ -189,6 +194,7 @@ class TcpListener:
             reason = "shutdown"
         except Exception:  # one connection's failure (e.g. a lookup while the DB is away)
             reason = "error"
+            metrics.message_errors.labels(f"tcp-{self.name}").inc()
             log.exception(
                 "connection %d from %s failed",
                 conn,

@@ -15,8 +15,14 @@ def test_defaults_point_at_the_local_services() -> None:
     s = config.load(env={})
     assert s.database.url == "postgresql://trackgw@127.0.0.1:55432/trackgw"
     assert (s.mqtt.host, s.mqtt.port) == ("127.0.0.1", 51883)
-    assert (s.ports.gt06, s.ports.teltonika, s.ports.h02, s.ports.tk103, s.ports.watch,
-            s.ports.osmand) == (5023, 5027, 5013, 5001, 5093, 5055)
+    assert (
+        s.ports.gt06,
+        s.ports.teltonika,
+        s.ports.h02,
+        s.ports.tk103,
+        s.ports.watch,
+        s.ports.osmand,
+    ) == (5023, 5027, 5013, 5001, 5093, 5055)
 
 
 #: secrets that are none of empty, default or placeholder
@@ -72,7 +78,7 @@ def test_all_weak_secrets_are_listed_at_once() -> None:
 
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
     file = tmp_path / "t.toml"
-    file.write_text('[http]\nport = 9000\n[filters]\ndrop_invalid = false\n')
+    file.write_text("[http]\nport = 9000\n[filters]\ndrop_invalid = false\n")
     s = config.load(str(file), env={"TRACKGW_HTTP_PORT": "9100", "TRACKGW_PORTS_GT06": "0"})
     assert s.http.port == 9100
     assert s.filters.drop_invalid is False
@@ -81,7 +87,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     file = tmp_path / "t.toml"
-    file.write_text('[http]\nprot = 1\n[pipeline]\nbatch_max = 0\n')
+    file.write_text("[http]\nprot = 1\n[pipeline]\nbatch_max = 0\n")
     with pytest.raises(config.ConfigError) as err:
         config.load(str(file), env={"TRACKGW_MQTT_PORT": "many", "TRACKGW_PORTS_H02": "70000"})
     problems = err.value.problems
