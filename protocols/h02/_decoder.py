@@ -26,7 +26,15 @@ from types import MappingProxyType
 from protocols._checks import bcd_digits
 from protocols.base import SessionState
 from protocols.errors import Malformed, UnsupportedMessage
-from protocols.model import AttributeValue, DeviceInfo, Heartbeat, Message, Position, Reply
+from protocols.model import (
+    AttributeValue,
+    DeviceInfo,
+    Heartbeat,
+    Message,
+    Position,
+    Reply,
+    check_attributes,
+)
 
 PROTOCOL = "h02"
 BINARY_START = b"$"
@@ -144,6 +152,7 @@ def _fix(
     range (NaN cannot pass its comparisons)."""
     if not key:
         raise _fail("empty device id", frame)
+    check_attributes(attrs, PROTOCOL)  # device text: the model's full check
     return Position.trusted(
         device_key=key,
         protocol=PROTOCOL,

@@ -50,6 +50,7 @@ from protocols.model import (
     Message,
     Position,
     Reply,
+    check_attributes,
     freeze,
 )
 
@@ -227,7 +228,8 @@ def _position(
     knots = common.optional_float(_field(fields, Fields.SPEED), "speed", PROTOCOL)
     attributes.update(_extras(fields))
     # trusted: fix_datetime gives aware UTC, _coordinate + check_lat_lon the range (no NaN:
-    # the coordinate pattern is digits only)
+    # the coordinate pattern is digits only); the attributes are device text: checked here
+    check_attributes(attributes, PROTOCOL)
     return Position.trusted(
         device_key=imei,
         protocol=PROTOCOL,

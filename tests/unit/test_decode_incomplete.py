@@ -36,7 +36,8 @@ def test_frame_without_its_end_is_reported(
         "input": 1,
         "type": "error",
         "error": "Incomplete",
-        "detail": f"{len(cut)} bytes of an unfinished frame at the end of the input",
+        "detail": f"{len(cut)} bytes at the end of the input are not a whole frame"
+        " (missing terminator or shorter than its length)",
         "fatal": False,
     }
 
