@@ -73,6 +73,13 @@ async def test_slow_http_clients_are_cut_on_the_api_and_osmand_ports(db_url: str
         db_url, limits={"http_header_timeout_s": TIMEOUT_S, "http_body_timeout_s": TIMEOUT_S}
     )
     head = b"POST /owntracks HTTP/1.1\r\nHost: x\r\nX-Limit-U: a\r\nX-Limit-D: b\r\n" * 3
+    # the body test needs a phone that gets past authentication (it comes before the body)
+    _, token = services.provision_phone("overland", services.unique("ovl"))
+    _, key = services.provision_phone("osmand", services.unique("osm"))
+    body_heads = {
+        s.http.port: f"POST /overland HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n",
+        s.ports.osmand: f"POST /?key={key} HTTP/1.1\r\nHost: x\r\n",
+    }
     async with services.running_gateway(s):
         for port in (s.http.port, s.ports.osmand):
             # a head sent a byte every 0.1 s never completes: cut after about TIMEOUT_S
@@ -81,8 +88,8 @@ async def test_slow_http_clients_are_cut_on_the_api_and_osmand_ports(db_url: str
             assert sent < len(head)
             # a whole head, then a body that trickles: cut (408) after about TIMEOUT_S
             body_head = (
-                b"POST /overland?device=x HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\n"
-            )
+                body_heads[port] + "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+            ).encode()
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(body_head + b"{")
             await writer.drain()

@@ -10,6 +10,7 @@ hundred frames, every wait timed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import Iterable
@@ -188,16 +189,25 @@ async def test_poison_values_on_every_listener_while_a_good_tracker_is_served(
         "h02": services.provision("h02", h02_imei),
         "tk103": services.provision("tk103", tk_imei),
         "watch": services.provision("watch", watch_id),
-        "osmand": services.provision("osmand", osm),
-        "overland": services.provision("overland", ovl),
-        "ot_http": services.provision("owntracks", ot_http),
         "ot_mqtt": services.provision("owntracks", ot_mqtt),
     }
+    # the phones on HTTP authenticate with their device's secret (docs/mqtt.md)
+    ids["osmand"], osm_key = services.provision_phone("osmand", osm)
+    ids["overland"], ovl_token = services.provision_phone("overland", ovl)
+    ids["ot_http"], ot_secret = services.provision_phone("owntracks", ot_http)
     before = rejected(PROTOCOLS)
     t1, t2 = when(30), when(20)
-    api, osmand_url = f"http://127.0.0.1:{s.http.port}", f"http://127.0.0.1:{s.ports.osmand}/"
+    api = f"http://127.0.0.1:{s.http.port}"
+    osmand_url = f"http://127.0.0.1:{s.ports.osmand}/?key={osm_key}"
     as_json = {"Content-Type": "application/json"}
-    limit_headers = {**as_json, "X-Limit-U": "alice", "X-Limit-D": ot_http.split("/")[1]}
+    basic = base64.b64encode(f"alice:{ot_secret}".encode()).decode()
+    limit_headers = {
+        **as_json,
+        "X-Limit-U": "alice",
+        "X-Limit-D": ot_http.split("/")[1],
+        "Authorization": f"Basic {basic}",
+    }
+    overland_headers = {**as_json, "Authorization": f"Bearer {ovl_token}"}
     osmand_poison = [
         osmand_json(osm, t1, speed="NaN"),
         osmand_json(osm, t1, speed="Infinity"),
@@ -220,9 +230,9 @@ async def test_poison_values_on_every_listener_while_a_good_tracker_is_served(
         (f"{api}/owntracks", owntracks_json(t1), limit_headers),
         *((f"{api}/owntracks", body, limit_headers) for body in owntracks_poison),
         (f"{api}/owntracks", owntracks_json(t2), limit_headers),
-        (f"{api}/overland?device={ovl}", overland_json(t1), as_json),
-        *((f"{api}/overland?device={ovl}", body, as_json) for body in overland_poison),
-        (f"{api}/overland?device={ovl}", overland_json(t2), as_json),
+        (f"{api}/overland?device={ovl}", overland_json(t1), overland_headers),
+        *((f"{api}/overland?device={ovl}", body, overland_headers) for body in overland_poison),
+        (f"{api}/overland?device={ovl}", overland_json(t2), overland_headers),
     ]
     gw: Gateway
     async with services.running_gateway(s) as gw:
@@ -309,7 +319,8 @@ async def test_an_all_rejected_overland_batch_is_answered_ok_and_counted(db_url:
     be stored are dropped (counted), and the batch is answered so it is not resent forever."""
     s = services.settings(db_url)
     device = services.unique("ovl")
-    device_id = services.provision("overland", device)
+    device_id, token = services.provision_phone("overland", device)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     bad = (
         '{"locations":['
         + ",".join(
@@ -322,11 +333,11 @@ async def test_an_all_rejected_overland_batch_is_answered_ok_and_counted(db_url:
     before = rejected(["overland"])["overland"]
     async with services.running_gateway(s), aiohttp.ClientSession() as http:
         url = f"http://127.0.0.1:{s.http.port}/overland?device={device}"
-        async with http.post(url, data=bad, headers={"Content-Type": "application/json"}) as r:
+        async with http.post(url, data=bad, headers=headers) as r:
             assert r.status == 200
             assert json.loads(await r.read()) == {"result": "ok"}
         # a body that is not a batch at all is still a 400
-        async with http.post(url, data=b'{"no":"locations"}') as r:
+        async with http.post(url, data=b'{"no":"locations"}', headers=headers) as r:
             assert r.status == 400
     assert rejected(["overland"])["overland"] - before == 4
     assert services.count_positions(device_id) == 0

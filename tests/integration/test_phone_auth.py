@@ -59,7 +59,7 @@ async def test_owntracks_http_needs_the_devices_basic_credentials(
     user = services.unique("u")
     device_id, secret = services.provision_phone("owntracks", f"{user}/phone")
     _, other_secret = services.provision_phone("owntracks", f"{user}/tablet")
-    _, osmand_secret = services.provision_phone("osmand", f"{user}/osm")
+    _, osmand_secret = services.provision_phone("osmand", f"{user}-osm")
     url = f"http://127.0.0.1:{gw.http_port}/owntracks"
     limit = {"X-Limit-U": user, "X-Limit-D": "phone"}
     body = sim.owntracks_location(fixes(1)[0])
