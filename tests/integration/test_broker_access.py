@@ -165,7 +165,7 @@ async def test_a_removed_member_receives_nothing_more_from_the_circle(
 
         async def collect() -> None:
             async for message in app.messages:
-                got.append((time.monotonic(), json.loads(bytes(message.payload))))  # type: ignore[arg-type]
+                got.append((time.monotonic(), json.loads(bytes(message.payload))))
 
         task = asyncio.create_task(collect())
         async with member_client(bob) as phone:

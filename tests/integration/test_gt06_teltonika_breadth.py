@@ -43,7 +43,8 @@ async def test_gt06_time_request_address_request_lbs_alarm(db_url: str) -> None:
         assert reply[-2:] == b"\r\n"
         assert reply[10:12] == b"\x00\x06"  # the request's serial echoed
         assert crc16_x25(reply[2:-4]) == int.from_bytes(reply[-4:-2], "big")
-        answered = datetime(2000 + reply[4], *reply[5:10], tzinfo=UTC)
+        year, month, day, hour, minute, second = 2000 + reply[4], *reply[5:10]
+        answered = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         assert before <= answered <= after
 
         writer.write(encode_frame(0x99, b"\x01", 0x0020))  # unsupported: only itself is lost

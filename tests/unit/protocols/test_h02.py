@@ -446,9 +446,11 @@ def test_real_v1_coordinate_forms(
     (pos,) = feed_three_ways(session, frame)
     assert isinstance(pos, Position)
     assert (pos.device_key, pos.fix_time) == (key, when.replace(tzinfo=UTC))
-    assert (pos.lat, pos.lon) == (pytest.approx(lat), pytest.approx(lon))
+    assert pos.lat == pytest.approx(lat)
+    assert pos.lon == pytest.approx(lon)
     assert pos.valid is valid
-    assert (pos.speed_kmh, pos.course_deg) == (pytest.approx(knots * 1.852), course)
+    assert pos.speed_kmh == pytest.approx(knots * 1.852)
+    assert pos.course_deg == course
 
 
 def test_real_v1_lbs_fields_kept_raw() -> None:
@@ -522,7 +524,8 @@ def test_real_binary_frames_of_32_and_45_bytes(
     (pos,) = feed_three_ways(session, frame)
     assert isinstance(pos, Position)
     assert (pos.device_key, pos.fix_time) == (key, when.replace(tzinfo=UTC))
-    assert (pos.lat, pos.lon) == (pytest.approx(lat), pytest.approx(lon))
+    assert pos.lat == pytest.approx(lat)
+    assert pos.lon == pytest.approx(lon)
     assert (pos.valid, pos.course_deg) == (valid, course)
     assert pos.speed_kmh == pytest.approx(knots * 1.852)
     framer = H02Framer()
@@ -568,7 +571,8 @@ def test_coordinate_forms(lat: bytes, lon: bytes, expected: tuple[float, float])
     frame = V1.replace(b"2240.55181", lat).replace(b"11358.32389", lon)
     (pos,) = feed_three_ways(session, frame)
     assert isinstance(pos, Position)
-    assert (pos.lat, pos.lon) == (pytest.approx(expected[0]), pytest.approx(expected[1]))
+    assert pos.lat == pytest.approx(expected[0])
+    assert pos.lon == pytest.approx(expected[1])
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ Sources (named beside each sample):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -592,7 +593,12 @@ def test_commands() -> None:
     assert set_interval(imei, 300) == b"**,imei:868166054696190,C,05m;"
     assert set_interval(imei, 7200) == b"**,imei:868166054696190,C,02h;"
     assert cancel_sos(imei) == b"**,imei:868166054696190,E;"
-    for bad in (lambda: set_interval(imei, 90), lambda: encode_command("86a", "B"),
-                lambda: encode_command(imei, "B;C"), lambda: set_overspeed(imei, 0)):  # fmt: skip
+    bad: list[Callable[[], bytes]] = [
+        lambda: set_interval(imei, 90),
+        lambda: encode_command("86a", "B"),
+        lambda: encode_command(imei, "B;C"),
+        lambda: set_overspeed(imei, 0),
+    ]
+    for call in bad:
         with pytest.raises(ValueError):
-            bad()
+            call()

@@ -15,7 +15,15 @@ import pytest
 from protocols import registry
 from protocols.base import Detection, Session
 from protocols.errors import FrameTooLarge, Malformed, UnsupportedMessage
-from protocols.model import DeviceEvent, DeviceInfo, Heartbeat, Position, Rejected, Reply
+from protocols.model import (
+    AttributeValue,
+    DeviceEvent,
+    DeviceInfo,
+    Heartbeat,
+    Position,
+    Rejected,
+    Reply,
+)
 from protocols.watch import (
     MAX_FRAME,
     SPEC,
@@ -391,7 +399,7 @@ def test_real_invalid_position_with_last_coordinates_and_wifi() -> None:
         (b"[3G*8800000015*000A*btemp2,0,0]", {"type": "btemp2"}),
     ],
 )  # fmt: skip
-def test_health_readings(frame: bytes, attributes: dict[str, object]) -> None:
+def test_health_readings(frame: bytes, attributes: dict[str, AttributeValue]) -> None:
     assert feed_three_ways(new_session, frame) == [
         DeviceInfo(device_key=ID, protocol="watch", kind="health", attributes=attributes)
     ]
