@@ -119,6 +119,16 @@ class DeviceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The live page at ``/``."""
+
+    #: the base map's tile URL template (e.g. ``https://tiles.example/{z}/{x}/{y}.png``);
+    #: empty: no tiles, places, markers and tracks on a plain background with a scale
+    tile_url: str = ""
+    tile_attribution: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
@@ -128,6 +138,7 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     filters: FilterSettings = field(default_factory=FilterSettings)
     devices: DeviceSettings = field(default_factory=DeviceSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     log_level: str = "INFO"
     log_format: str = "json"
 
