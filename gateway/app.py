@@ -24,7 +24,9 @@ from psycopg_pool import AsyncConnectionPool
 from protocols import registry
 
 from .alerts import AlertPublisher
-from .api import billing, health
+from .api import access, billing, health, members, openapi, problems
+from .api import accounts as accounts_api
+from .api import admin as admin_api
 from .api import circles as circles_api
 from .config import Settings
 from .entitlement_service import EntitlementService
@@ -109,6 +111,12 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     health.add_routes(app)
     billing.add_routes(app)
     circles_api.add_routes(app)
+    app.middlewares.append(problems.problem_middleware)
+    access.setup(app)
+    accounts_api.add_routes(app)
+    members.add_routes(app)
+    admin_api.add_routes(app)
+    openapi.add_routes(app)
     add_phone_routes(app, router)
     gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
     gw.background.append(entitlements.run)

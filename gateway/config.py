@@ -129,6 +129,41 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """The member API (/v1): token lifetimes and rate limits (per process)."""
+
+    #: a member token's lifetime unless asked shorter
+    token_ttl_days: int = 30
+    invite_ttl_days: int = 7
+    #: how long the code mailed by DELETE /v1/me stays valid
+    deletion_code_ttl_s: int = 3600
+    #: requests per second per member token (a bucket of ``token_burst``); 429 beyond
+    token_rate_per_s: float = 10.0
+    token_burst: int = 60
+    #: failed sign-ins per account and per address within ``signin_window_s``; 429 beyond
+    signin_failures: int = 5
+    signin_window_s: float = 900.0
+    #: unauthenticated requests (sign-up, sign-in) per second per address
+    anonymous_rate_per_s: float = 2.0
+    anonymous_burst: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Where the gateway sends email (account deletion codes)."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    sender: str = "trackgw@localhost"
+    username: str = ""
+    password: str = ""
+    #: STARTTLS after connecting (port 587); ``tls`` for implicit TLS (port 465)
+    starttls: bool = False
+    tls: bool = False
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
@@ -138,6 +173,8 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     filters: FilterSettings = field(default_factory=FilterSettings)
     devices: DeviceSettings = field(default_factory=DeviceSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
     web: WebSettings = field(default_factory=WebSettings)
     log_level: str = "INFO"
     log_format: str = "json"
@@ -258,6 +295,12 @@ def _validate(s: Settings) -> list[str]:
         problems.append("limits.max_garbage_bytes must not be negative")
     if s.log_format not in {"json", "text"}:
         problems.append(f"log_format must be 'json' or 'text', got {s.log_format!r}")
+    if s.api.token_ttl_days < 1 or s.api.invite_ttl_days < 1 or s.api.deletion_code_ttl_s < 1:
+        problems.append("api: token, invite and deletion code lifetimes must be positive")
+    if s.api.token_rate_per_s <= 0 or s.api.token_burst < 1 or s.api.signin_failures < 1:
+        problems.append("api: rate limits must be positive")
+    if not 1 <= s.smtp.port <= 65535:
+        problems.append(f"smtp.port: {s.smtp.port} is not a port number")
     if not s.database.url.startswith(("postgresql://", "postgres://")):
         problems.append("database.url must be a postgresql:// URL")
     return problems

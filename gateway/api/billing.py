@@ -29,7 +29,8 @@ from ..store.subscriptions import (
     upsert_subscription,
     write_timeline,
 )
-from .auth import require_admin
+from .access import admin as require_admin
+from .problems import Problem
 
 log = logging.getLogger(__name__)
 
@@ -94,37 +95,43 @@ async def _apply(
 
 
 async def put_subscriptions(request: web.Request) -> web.Response:
-    """PUT /api/admin/circles/{circle}/subscriptions with a SUBS.json body: replaces them."""
+    """PUT /v1/admin/circles/{circle}/subscriptions with a SUBS.json body: replaces the
+    circle's app-store subscriptions (its Stripe subscriptions are left as they are)."""
     require_admin(request)
     circle = request.match_info["circle"]
     try:
         doc = await request.json()
         subs = load_subscriptions(doc)
     except (ValueError, InvalidSubscription) as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        raise Problem("invalid-request", str(exc)) from None
     if subs.circle_id != circle:
-        return web.json_response(
-            {"error": f"body is for circle {subs.circle_id!r}, not {circle!r}"}, status=400
-        )
+        raise Problem("invalid-request", f"body is for circle {subs.circle_id!r}, not {circle!r}")
     async with request.app[POOL].connection() as conn:
         try:
             await replace_circle_subscriptions(
-                conn, circle, list(subs.subscriptions), datetime.now(UTC), source="app-store"
+                conn,
+                circle,
+                list(subs.subscriptions),
+                datetime.now(UTC),
+                source="app-store",
+                only_source=True,
             )
         except LookupError as exc:
-            return web.json_response({"error": str(exc.args[0])}, status=404)
+            raise Problem("not-found", str(exc.args[0])) from None
+        except ValueError as exc:
+            raise Problem("conflict", str(exc)) from None
     return web.json_response({"circle": circle, "subscriptions": len(subs.subscriptions)})
 
 
 async def get_entitlement(request: web.Request) -> web.Response:
-    """GET /api/admin/circles/{circle}/entitlement: what the running gateway enforces now."""
+    """GET /v1/admin/circles/{circle}/entitlement: what the running gateway enforces now."""
     require_admin(request)
     circle = request.match_info["circle"]
     snapshot = request.app[ENTITLEMENTS].snapshot
     try:
         entitlement = snapshot.entitlement(circle, datetime.now(UTC))
     except LookupError:
-        return web.json_response({"error": f"no circle {circle!r}"}, status=404)
+        raise Problem("not-found", f"no circle {circle!r}") from None
     out = entitlement.as_json(circle)
     out["snapshot_version"] = snapshot.version
     return web.json_response(out)
@@ -132,5 +139,5 @@ async def get_entitlement(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/webhooks/stripe", stripe_webhook)
-    app.router.add_put("/api/admin/circles/{circle}/subscriptions", put_subscriptions)
-    app.router.add_get("/api/admin/circles/{circle}/entitlement", get_entitlement)
+    app.router.add_put("/v1/admin/circles/{circle}/subscriptions", put_subscriptions)
+    app.router.add_get("/v1/admin/circles/{circle}/entitlement", get_entitlement)

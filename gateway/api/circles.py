@@ -1,14 +1,14 @@
-"""Circles, places and history over HTTP, each under the circle's plan.
+"""The operator's circles, places and history (admin token), each under the circle's plan.
 
-    POST /api/circles                             {"id", "owner", "name"?}  circle limit
-    GET  /api/circles/{circle}/places
-    POST /api/circles/{circle}/places             GeoJSON Feature(Collection)  place limit
-    GET  /api/circles/{circle}/history/{device}   ?from=&to=&format=json|gpx|geojson|csv
-                                                  &bucket=SECONDS&limit=&cursor=
-                                                  history replay and its window
+    POST /v1/admin/circles                            {"id", "owner", "name"?}  circle limit
+    GET  /v1/admin/circles/{circle}/places
+    POST /v1/admin/circles/{circle}/places            GeoJSON Feature(Collection)  place limit
+    GET  /v1/admin/circles/{circle}/history/{device}  ?from=&to=&format=json|gpx|geojson|csv
+                                                      &bucket=SECONDS&limit=&cursor=
+                                                      history replay and its window
 
-Refusals by the plan are 403 with the error naming the plan and the limit, and the numbers.
-Authentication is the operator token for now (``api.auth``).
+Refusals are problem+json (``api.problems``); by the plan: 403 ``plan-limit`` naming the plan
+and the limit, and the numbers. Members use ``/v1/circles/...`` (``api.members``) instead.
 """
 
 from __future__ import annotations
@@ -28,24 +28,20 @@ from .. import exports
 from ..keys import ENTITLEMENTS, POOL, SETTINGS
 from ..store import admin, history
 from ..store import places as places_store
-from .auth import require_admin
+from ..store.ids import InvalidId
+from .access import admin as require_admin
+from .members import stream_export
+from .problems import Problem, plan_limit
+
+_SLUGS = {400: "invalid-request", 403: "plan-limit", 404: "not-found", 409: "conflict"}
 
 
 def _refused(exc: LimitExceeded) -> web.Response:
-    return web.json_response(
-        {
-            "error": str(exc),
-            "limit": exc.limit,
-            "plan": exc.plan,
-            "allowed": exc.allowed,
-            "current": exc.current,
-        },
-        status=403,
-    )
+    return plan_limit(exc).response()
 
 
 def _bad(message: str, status: int = 400) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    return Problem(_SLUGS[status], message).response()
 
 
 def _time(text: str | None, name: str) -> datetime:
@@ -82,6 +78,8 @@ async def create_circle(request: web.Request) -> web.Response:
 
     try:
         created = await asyncio.to_thread(create)
+    except InvalidId as exc:
+        return Problem("invalid-id", str(exc)).response()
     except ValueError as exc:
         return _bad(str(exc), 409)
     await request.app[ENTITLEMENTS].reload_soon()
@@ -151,27 +149,23 @@ async def device_history(request: web.Request) -> web.Response | web.StreamRespo
         )
     limits = entitlement.limits
     if not limits.history_replay:
-        return web.json_response(
-            {
-                "error": f"{entitlement.plan} plan has no history replay (live positions only)",
-                "limit": "history_replay",
-                "plan": entitlement.plan,
-                "allowed": 0,
-            },
-            status=403,
-        )
+        return Problem(
+            "plan-limit",
+            f"{entitlement.plan} plan has no history replay (live positions only)",
+            limit="history_replay",
+            plan=entitlement.plan,
+            allowed=0,
+        ).response()
     earliest = now - timedelta(days=limits.history_days)
     if start < earliest:
-        return web.json_response(
-            {
-                "error": f"{entitlement.plan} plan replays {limits.history_days} days of history;"
-                f" {start:%Y-%m-%dT%H:%M:%SZ} is before {earliest:%Y-%m-%dT%H:%M:%SZ}",
-                "limit": "history_days",
-                "plan": entitlement.plan,
-                "allowed": limits.history_days,
-            },
-            status=403,
-        )
+        return Problem(
+            "plan-limit",
+            f"{entitlement.plan} plan replays {limits.history_days} days of history;"
+            f" {start:%Y-%m-%dT%H:%M:%SZ} is before {earliest:%Y-%m-%dT%H:%M:%SZ}",
+            limit="history_days",
+            plan=entitlement.plan,
+            allowed=limits.history_days,
+        ).response()
     try:
         if fmt == "json":
             page = await history.track(
@@ -192,51 +186,9 @@ async def device_history(request: web.Request) -> web.Response | web.StreamRespo
                 },
                 dumps=_dumps,
             )
-        return await _export(request, fmt, pool, device_id, unique_id, start, end, bucket, earliest)
+        return await stream_export(request, fmt, pool, device_id, start, end, bucket, earliest)
     except ValueError as exc:
         return _bad(str(exc))
-
-
-async def _export(
-    request: web.Request,
-    fmt: str,
-    pool: Any,
-    device_id: int,
-    unique_id: str,
-    start: datetime,
-    end: datetime,
-    bucket: int | None,
-    earliest: datetime,
-) -> web.StreamResponse:
-    content_type, ext = exports.FORMATS[fmt]
-    fixes: list[history.Fix] = []
-    cursor = None
-    while True:  # bounded by the plan's window
-        page = await history.track(
-            pool,
-            device_id,
-            start,
-            end,
-            limit=history.MAX_LIMIT,
-            cursor=cursor,
-            bucket_s=bucket,
-            not_before=earliest,
-        )
-        fixes.extend(page.fixes)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": content_type,
-            "Content-Disposition": f'attachment; filename="{unique_id}.{ext}"',
-        }
-    )
-    await response.prepare(request)
-    for chunk in exports.write(fmt, fixes, unique_id):
-        await response.write(chunk.encode())
-    await response.write_eof()
-    return response
 
 
 def _dumps(obj: Any) -> str:
@@ -246,7 +198,7 @@ def _dumps(obj: Any) -> str:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/circles", create_circle)
-    app.router.add_get("/api/circles/{circle}/places", list_places)
-    app.router.add_post("/api/circles/{circle}/places", add_places)
-    app.router.add_get("/api/circles/{circle}/history/{device:.+}", device_history)
+    app.router.add_post("/v1/admin/circles", create_circle)
+    app.router.add_get("/v1/admin/circles/{circle}/places", list_places)
+    app.router.add_post("/v1/admin/circles/{circle}/places", add_places)
+    app.router.add_get("/v1/admin/circles/{circle}/history/{device:.+}", device_history)

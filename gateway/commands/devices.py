@@ -25,7 +25,9 @@ def protocol_name(name: str) -> str:
 
 def _add(args: argparse.Namespace) -> int:
     protocol = protocol_name(args.protocol)
-    account = args.account or args.id
+    # without --account the device is its own account; an OwnTracks-style user/device id
+    # is the user's (account ids may not contain '/': they appear in MQTT topics)
+    account = args.account or args.id.split("/")[0]
     with connect(args) as conn:
         try:
             device = admin.add_device(conn, protocol, args.id, account, args.name)

@@ -10,6 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ..pipeline.identify import kind_of
+from .ids import check_id, check_unique_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ _DEVICE_SELECT = """select id, unique_id, protocol, kind, account_id as account,
 
 def ensure_account(conn: psycopg.Connection[Any], account: str, name: str | None = None) -> bool:
     """Create the account if missing; True if it was created. A deleted account stays deleted."""
+    check_id(account, "account")
     row = conn.execute(
         "insert into accounts (id, name) values (%s, %s) on conflict (id) do nothing returning id",
         (account, name),
@@ -47,6 +49,7 @@ def add_device(
     account: str,
     name: str | None = None,
 ) -> DeviceRecord:
+    check_unique_id(protocol, unique_id)
     with conn.transaction():
         ensure_account(conn, account)
         status = conn.execute("select status from accounts where id = %s", (account,)).fetchone()
@@ -88,7 +91,8 @@ def list_devices(conn: psycopg.Connection[Any], account: str | None = None) -> l
 
 def delete_account(conn: psycopg.Connection[Any], account: str) -> dict[str, int]:
     """Permanently delete the account's location history and events, latest positions,
-    geofence state and the places of circles it owns; deactivate its devices. One transaction.
+    geofence state and the places of circles it owns; deactivate its devices; remove its
+    circle memberships (freeing their plan slots) and its member tokens. One transaction.
 
     The terms: deleting an account deletes its location history and deactivates its devices;
     it does not cancel a paid subscription (subscriptions are left as they are).
@@ -125,8 +129,14 @@ def delete_account(conn: psycopg.Connection[Any], account: str) -> dict[str, int
             "update devices set active = false where account_id = %s and active",
             (account,),
         )
+        run("memberships", "delete from circle_members where account_id = %s", (account,))
+        run("tokens_revoked", "delete from api_tokens where account_id = %s", (account,))
+        conn.execute("delete from deletion_requests where account_id = %s", (account,))
+        # the email is freed (a new account may use it) and the password forgotten
         conn.execute(
-            "update accounts set status = 'deleted', deleted_at = now() where id = %s", (account,)
+            "update accounts set status = 'deleted', deleted_at = now(), email = null,"
+            " password_hash = null where id = %s",
+            (account,),
         )
         conn.execute("select pg_notify('trackgw_devices', %s)", (account,))
     return counts
@@ -136,6 +146,7 @@ def add_circle(
     conn: psycopg.Connection[Any], circle: str, owner: str, name: str | None = None
 ) -> bool:
     """Create a circle owned by ``owner`` (who becomes its first member); True if created."""
+    check_id(circle, "circle")
     with conn.transaction():
         ensure_account(conn, owner)
         row = conn.execute(

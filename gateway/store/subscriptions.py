@@ -75,24 +75,50 @@ async def upsert_subscription(conn: AsyncConn, sub: Subscription, source: str) -
 
 
 async def replace_circle_subscriptions(
-    conn: AsyncConn, circle_id: str, subs: list[Subscription], now: datetime, source: str = "admin"
+    conn: AsyncConn,
+    circle_id: str,
+    subs: list[Subscription],
+    now: datetime,
+    source: str = "admin",
+    *,
+    only_source: bool = False,
 ) -> None:
-    """Make ``subs`` the circle's subscriptions (one transaction) and rewrite its timeline."""
+    """Make ``subs`` the circle's subscriptions (one transaction) and rewrite its timeline.
+
+    With ``only_source`` only the circle's subscriptions of that ``source`` are replaced
+    (e.g. the app stores'); the others (Stripe's) stay, and a subscription of another
+    source may not be overwritten (``ValueError``)."""
     async with conn.transaction():
         row = await (
-            await conn.execute("select 1 from circles where id = %s", (circle_id,))
+            await conn.execute("select 1 from circles where id = %s for update", (circle_id,))
         ).fetchone()
         if row is None:
             raise LookupError(f"no circle {circle_id!r}")
-        await conn.execute(
-            "delete from subscriptions where circle_id = %s and not (id = any(%s))",
-            (circle_id, [s.id for s in subs]),
-        )
         for sub in subs:
             if sub.circle_id != circle_id:
                 raise ValueError(f"subscription {sub.id!r} is for circle {sub.circle_id!r}")
+        if only_source:
+            other = await (
+                await conn.execute(
+                    "select id, source from subscriptions where id = any(%s) and source <> %s",
+                    ([s.id for s in subs], source),
+                )
+            ).fetchone()
+            if other is not None:
+                raise ValueError(f"subscription {other[0]!r} belongs to {other[1]!r}")
+            await conn.execute(
+                "delete from subscriptions where circle_id = %s and source = %s"
+                " and not (id = any(%s))",
+                (circle_id, source, [s.id for s in subs]),
+            )
+        else:
+            await conn.execute(
+                "delete from subscriptions where circle_id = %s and not (id = any(%s))",
+                (circle_id, [s.id for s in subs]),
+            )
+        for sub in subs:
             await upsert_subscription(conn, sub, source)
-        await write_timeline(conn, circle_id, subs, now)
+        await write_timeline(conn, circle_id, await circle_subscriptions(conn, circle_id), now)
 
 
 async def write_timeline(

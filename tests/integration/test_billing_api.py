@@ -153,7 +153,7 @@ async def test_history_replay_follows_the_plan(db_url: str) -> None:
     await insert_fixes(device_id, [45, 31, 20, 10, 1])
     s = settings(db_url)
     async with services.running_gateway(s) as gw, aiohttp.ClientSession(headers=AUTH) as http:
-        base = f"http://127.0.0.1:{s.http.port}/api"
+        base = f"http://127.0.0.1:{s.http.port}/v1/admin"
         doc = {
             "circle": gold,
             "subscriptions": [
@@ -166,7 +166,7 @@ async def test_history_replay_follows_the_plan(db_url: str) -> None:
                 }
             ],
         }
-        async with http.put(f"{base}/admin/circles/{gold}/subscriptions", json=doc) as resp:
+        async with http.put(f"{base}/circles/{gold}/subscriptions", json=doc) as resp:
             assert resp.status == 200, await resp.text()
         await gw.entitlements.reload_soon()
 
@@ -182,10 +182,10 @@ async def test_history_replay_follows_the_plan(db_url: str) -> None:
             refusal = await resp.json()
         assert refusal["plan"] == "gold"
         assert refusal["allowed"] == 30
-        assert "gold plan replays 30 days" in refusal["error"]
+        assert "gold plan replays 30 days" in refusal["detail"]
         async with http.get(f"{base}/circles/{free}/history/{key}", params=window(2)) as resp:
             assert resp.status == 403
-            assert "free plan has no history replay" in (await resp.json())["error"]
+            assert "free plan has no history replay" in (await resp.json())["detail"]
         async with http.get(
             f"{base}/circles/{gold}/history/{key}", params={**window(29), "format": "gpx"}
         ) as resp:
@@ -205,7 +205,7 @@ async def test_place_and_circle_limits_in_the_api(db_url: str) -> None:
     circle = services.unique("circle")
     s = settings(db_url)
     async with services.running_gateway(s) as gw, aiohttp.ClientSession(headers=AUTH) as http:
-        base = f"http://127.0.0.1:{s.http.port}/api"
+        base = f"http://127.0.0.1:{s.http.port}/v1/admin"
         async with http.post(f"{base}/circles", json={"id": circle, "owner": owner}) as resp:
             assert resp.status == 201
         await gw.entitlements.reload_soon()
@@ -213,7 +213,7 @@ async def test_place_and_circle_limits_in_the_api(db_url: str) -> None:
             f"{base}/circles", json={"id": services.unique("c"), "owner": owner}
         ) as resp:
             assert resp.status == 403  # free: one circle per account
-            assert (await resp.json())["error"].startswith("free plan allows 1 circles")
+            assert (await resp.json())["detail"].startswith("free plan allows 1 circles")
 
         def place(name: str) -> dict[str, Any]:
             return {

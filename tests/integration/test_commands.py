@@ -181,6 +181,8 @@ def test_accounts_delete_purges_history_and_deactivates_devices(trackgw) -> None
         "geofence_state": 1,
         "places": 1,
         "devices_deactivated": 1,
+        "memberships": 1,
+        "tokens_revoked": 0,
     }
     with services.connect() as conn:
         assert conn.execute(
