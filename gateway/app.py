@@ -11,16 +11,19 @@ import contextlib
 import functools
 import gc
 import logging
+import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
+from entitlements import Snapshot
 from protocols import registry
 
 from .alerts import AlertPublisher
@@ -28,19 +31,23 @@ from .api import access, billing, health, members, openapi, problems
 from .api import accounts as accounts_api
 from .api import admin as admin_api
 from .api import circles as circles_api
+from .api import live as live_api
 from .config import Settings
 from .entitlement_service import EntitlementService
 from .geofencing import GeofenceProcessor
-from .keys import ENTITLEMENTS, MQTT_INGEST, POOL, SETTINGS, WRITER
+from .keys import ENTITLEMENTS, LIVE, MQTT_INGEST, POOL, SETTINGS, WRITER
 from .listeners.http import add_phone_routes, osmand_app
 from .listeners.mqtt import MqttIngest
 from .listeners.tcp import TcpListener
 from .listeners.udp import UdpListener
+from .live.hub import LiveHub
+from .live.streams import LiveStreams, Tickets
 from .pipeline.batcher import BatchProcessor, Writer
 from .pipeline.filters import Filters
 from .pipeline.identify import DeviceDirectory
 from .pipeline.intake import Intake
 from .pipeline.route import Router
+from .web import routes as web_routes
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +104,19 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     )
     entitlements = EntitlementService(settings.database.url)
     alerts = AlertPublisher(settings.mqtt)
-    geofencing = GeofenceProcessor(settings.database.url, entitlements, alerts)
+    w = settings.web
+    hub = LiveHub(
+        interval_s=w.live_interval_s, ring_size=w.live_ring_size, reader_queue=w.live_reader_queue
+    )
+    geofencing = GeofenceProcessor(settings.database.url, entitlements, alerts, live=hub)
     await geofencing.load()
     entitlements.on_reload.append(geofencing.on_snapshot)
+
+    async def revoke_readers(snapshot: Snapshot) -> None:
+        now = datetime.now(UTC)
+        hub.revoke(lambda circle: snapshot.alert_recipients(circle, now))
+
+    entitlements.on_reload.append(revoke_readers)
     await entitlements.reload()
     writer.processors.insert(0, geofencing)
     router = Router(directory, intake, gate=entitlements.gate)
@@ -117,6 +134,12 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     members.add_routes(app)
     admin_api.add_routes(app)
     openapi.add_routes(app)
+    app[LIVE] = hub
+    secret = settings.web.ticket_secret.encode() or secrets.token_bytes(32)
+    LiveStreams(
+        hub, live_api.authorise, Tickets(secret), send_buffer_bytes=w.live_send_buffer_bytes
+    ).add_routes(app)
+    web_routes.add_routes(app, settings.web)
     add_phone_routes(app, router)
     gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
     gw.background.append(entitlements.run)

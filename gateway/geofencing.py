@@ -40,6 +40,7 @@ from protocols.model import Position
 
 from .alerts import Alert, AlertPublisher, LivePosition
 from .entitlement_service import EntitlementService
+from .live.hub import LiveHub
 from .store import writer
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,10 @@ class GeofenceProcessor:
         alerts: AlertPublisher,
         directory_keys: dict[int, tuple[str, str]] | None = None,
         rules: Rules | None = None,
+        live: LiveHub | None = None,
     ) -> None:
         self.url = url
+        self.live = live
         self.entitlements = entitlements
         self.alerts = alerts
         self.rules = rules or Rules()
@@ -280,30 +283,29 @@ class GeofenceProcessor:
                 continue
             unique_id, account = self.devices.get(event.device_id, (str(event.device_id), ""))
             recipients = sorted(snapshot.alert_recipients(event.circle_id, now))
-            self.alerts.publish(
-                Alert(
-                    circle_id=event.circle_id,
-                    kind=event.kind,
-                    member=account,
-                    device=unique_id,
-                    time=event.time,
-                    subject=event.payload,
-                    recipients=tuple(recipients),
-                )
+            alert = Alert(
+                circle_id=event.circle_id,
+                kind=event.kind,
+                member=account,
+                device=unique_id,
+                time=event.time,
+                subject=event.payload,
+                recipients=tuple(recipients),
             )
+            self.alerts.publish(alert)
+            if self.live is not None:
+                self.live.alert(event.circle_id, {**alert.as_json(), "device_id": event.device_id})
 
     def _publish_live(self, snapshot: Snapshot, now: datetime) -> None:
         mono = time.monotonic()
         for device_id, pos in self._live.items():
-            if mono - self._live_sent.get(device_id, 0.0) < LIVE_INTERVAL_S:
-                continue
             circles = snapshot.shared_circles(str(device_id), now)
             if not circles:
                 continue
-            self._live_sent[device_id] = mono
             unique_id, account = self.devices.get(device_id, (str(device_id), ""))
             payload = {
                 "type": "position",
+                "device_id": device_id,
                 "member": account,
                 "device": unique_id,
                 "time": pos.fix_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -314,6 +316,11 @@ class GeofenceProcessor:
                 "course_deg": pos.course_deg,
                 "battery_pct": pos.battery_pct,
             }
+            if self.live is not None:
+                self.live.position(circles, unique_id, pos.fix_time, payload)
+            if mono - self._live_sent.get(device_id, 0.0) < LIVE_INTERVAL_S:
+                continue
+            self._live_sent[device_id] = mono
             for circle in circles:
                 self.alerts.publish_live(LivePosition(circle_id=circle, payload=payload))
         self._live = {}

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .entitlement_service import EntitlementService
     from .listeners.mqtt import MqttIngest
+    from .live.hub import LiveHub
     from .pipeline.batcher import Writer
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -18,3 +19,4 @@ POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool")
 WRITER: web.AppKey[Writer] = web.AppKey("writer")
 MQTT_INGEST: web.AppKey[MqttIngest] = web.AppKey("mqtt_ingest")
 ENTITLEMENTS: web.AppKey[EntitlementService] = web.AppKey("entitlements")
+LIVE: web.AppKey[LiveHub] = web.AppKey("live")

@@ -189,14 +189,16 @@ class LiveHub:
             circle.readers.discard(reader)
             metrics.live_readers.dec()
 
-    def drop(self, reader: Reader, reason: str) -> None:
-        """End ``reader``: it is unsubscribed at once and its connection closed."""
+    def drop(self, reader: Reader, reason: str, *, notify: bool = True) -> None:
+        """End ``reader``: it is unsubscribed at once and (``notify``) its ``on_drop`` closes
+        its connection; counted by ``reason``."""
         if reader.dropped:
             return
         reader.dropped = True
         self.unsubscribe(reader)
         metrics.live_readers_dropped.labels(reason).inc()
-        reader.on_drop()
+        if notify:
+            reader.on_drop()
 
     def drop_circle_readers(self, circle_id: str, keep: Callable[[Reader], bool]) -> None:
         """Drop the readers of ``circle_id`` for which ``keep`` is false (a member removed)."""
@@ -206,6 +208,20 @@ class LiveHub:
         for reader in list(circle.readers):
             if not keep(reader):
                 self.drop(reader, reason="revoked")
+
+    def revoke(self, allowed: Callable[[str], frozenset[str]]) -> None:
+        """After a membership or plan change: end every reader whose account is no longer
+        among ``allowed(circle)`` (the circle's in-plan members; an unknown circle: none)."""
+        for circle_id, circle in list(self._circles.items()):
+            if not circle.readers:
+                continue
+            try:
+                keep = allowed(circle_id)
+            except LookupError:
+                keep = frozenset()
+            for reader in list(circle.readers):
+                if reader.account not in keep:
+                    self.drop(reader, reason="revoked")
 
     def next_id(self) -> str:
         """An id for a snapshot event: resuming from it yields what was published after."""

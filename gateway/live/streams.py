@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -42,10 +43,19 @@ WRITE_TIMEOUT_S = 10.0
 KEEPALIVE_S = 15.0
 TICKET_TTL_S = 60
 
-#: (request, circle id) -> the account reading; raises the API's 401/404 problems
-Authorise = Callable[[web.Request, str], Awaitable[str]]
-#: (circle id, account) -> {"members": [...], "places": [...]} as the member API shows them
-Snapshot = Callable[[str, str], Awaitable[Mapping[str, Any]]]
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What ``authorise`` found: who reads, and how to read the circle as they may see it."""
+
+    account: str
+    #: -> {"members": [...], "places": [...]} as the member API shows them to ``account``
+    snapshot: Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+#: (request, circle id) -> the grant; raises the API's 401/404 problems. A request that came
+#: with a valid ``?ticket=`` has ``request["ticket_account"]`` set to the ticket's account.
+Authorise = Callable[[web.Request, str], Awaitable[Grant]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +99,16 @@ def _b64(data: bytes) -> str:
 class LiveStreams:
     hub: LiveHub
     authorise: Authorise
-    snapshot: Snapshot
     tickets: Tickets
+    #: SO_SNDBUF of a reader's socket: what the kernel holds for a reader that stalls
+    send_buffer_bytes: int = 65536
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/circles/{circle}/live", self.sse)
         app.router.add_get("/v1/circles/{circle}/live/ws", self.websocket)
         app.router.add_post("/v1/circles/{circle}/live/tickets", self.issue_ticket)
 
-    async def _reader_account(self, request: web.Request, circle_id: str) -> str:
+    async def _grant(self, request: web.Request, circle_id: str) -> Grant:
         ticket = request.query.get("ticket")
         if ticket is not None:
             account = self.tickets.check(ticket, circle_id)
@@ -118,19 +129,20 @@ class LiveStreams:
 
     async def issue_ticket(self, request: web.Request) -> web.Response:
         circle_id = request.match_info["circle"]
-        account = await self.authorise(request, circle_id)
-        ticket, expires = self.tickets.issue(account, circle_id)
+        grant = await self.authorise(request, circle_id)
+        ticket, expires = self.tickets.issue(grant.account, circle_id)
         return web.json_response({"ticket": ticket, "expires": expires}, status=201)
 
     async def _open(
         self, request: web.Request, on_drop: Callable[[], None], last_event_id: str | None
     ) -> tuple[Reader, list[LiveEvent]]:
         circle_id = request.match_info["circle"]
-        account = await self._reader_account(request, circle_id)
-        reader, backlog = self.hub.subscribe(circle_id, on_drop, last_event_id, account)
+        grant = await self._grant(request, circle_id)
+        self._bound_send_buffer(request)
+        reader, backlog = self.hub.subscribe(circle_id, on_drop, last_event_id, grant.account)
         if backlog is None:
             try:
-                snap = dict(await self.snapshot(circle_id, account))
+                snap = dict(await grant.snapshot())
             except BaseException:
                 self.hub.unsubscribe(reader)
                 raise
@@ -138,8 +150,14 @@ class LiveStreams:
             backlog = [LiveEvent(id=self.hub.next_id(), kind="snapshot", data=snap)]
         return reader, backlog
 
+    def _bound_send_buffer(self, request: web.Request) -> None:
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None and self.send_buffer_bytes > 0:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
+
     async def sse(self, request: web.Request) -> web.StreamResponse:
-        end = _canceller()
+        end = _canceller(request)
         last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
         reader, backlog = await self._open(request, end, last)
         resp = web.StreamResponse(
@@ -161,16 +179,24 @@ class LiveStreams:
                     await _write(resp, b": keepalive\n\n")
                     continue
                 await _write(resp, sse_bytes(event))
-        except (asyncio.CancelledError, ConnectionResetError, TimeoutError):
+        except TimeoutError:
+            self._stalled(request, reader)
+        except ConnectionResetError:
             pass
         finally:
             self.hub.unsubscribe(reader)
         return resp
 
+    def _stalled(self, request: web.Request, reader: Reader) -> None:
+        """One write waited ``WRITE_TIMEOUT_S``: the reader is dropped, its socket aborted."""
+        self.hub.drop(reader, reason="slow", notify=False)
+        if request.transport is not None:
+            request.transport.abort()
+
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=KEEPALIVE_S, max_msg_size=4096)
         reader, backlog = await self._open(
-            request, _canceller(), request.query.get("last_event_id")
+            request, _canceller(request), request.query.get("last_event_id")
         )
         try:
             await ws.prepare(request)
@@ -189,7 +215,9 @@ class LiveStreams:
                     await asyncio.wait_for(ws.send_str(ws_text(getting.result())), WRITE_TIMEOUT_S)
             finally:
                 receiving.cancel()
-        except (asyncio.CancelledError, ConnectionResetError, TimeoutError):
+        except TimeoutError:
+            self._stalled(request, reader)
+        except ConnectionResetError:
             pass
         finally:
             self.hub.unsubscribe(reader)
@@ -198,15 +226,19 @@ class LiveStreams:
         return ws
 
 
-def _canceller() -> Callable[[], None]:
-    """Ends the current handler (and so its connection): what a dropped reader's hub calls."""
+def _canceller(request: web.Request) -> Callable[[], None]:
+    """What the hub calls to end a dropped reader: the connection is aborted (a graceful close
+    would wait for a reader that does not read to take what is buffered) and the handler
+    ended."""
     task = asyncio.current_task()
     assert task is not None
 
-    def cancel() -> None:
+    def end() -> None:
+        if request.transport is not None:
+            request.transport.abort()
         task.cancel()
 
-    return cancel
+    return end
 
 
 async def _until_closed(ws: web.WebSocketResponse) -> None:

@@ -31,5 +31,5 @@ def add_routes(app: web.Application, settings: WebSettings, dist: Path = DIST) -
     app.router.add_get("/", index)
     app.router.add_get("/config.json", config)
     if dist.is_dir():
-        # index.html, app.js, app.css and vendor/leaflet/*; aiohttp refuses paths outside it
-        app.router.add_static("/", dist, show_index=False, follow_symlinks=False)
+        # app.js, app.css and vendor/leaflet/*; aiohttp refuses paths outside the folder
+        app.router.add_static("/static/", dist, show_index=False, follow_symlinks=False)

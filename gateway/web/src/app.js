@@ -409,7 +409,7 @@ async function start() {
   $("#sign-in").hidden = true;
   $("#view").hidden = false;
   $("#sign-out").hidden = false;
-  try { state.config = { ...state.config, ...(await (await fetch("config.json")).json()) }; } catch { /* defaults */ }
+  try { state.config = { ...state.config, ...(await (await fetch("/config.json")).json()) }; } catch { /* defaults */ }
   ensureMap();
   state.map.invalidateSize();
   const circles = items(await api("GET", "/v1/circles"));
