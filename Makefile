@@ -7,7 +7,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: run test setup venv services down status migrate web test-tools lint typecheck bench clean
+.PHONY: run test setup venv services down status migrate web test-tools lint typecheck ci bench clean
 
 run: setup                      ## the gateway with the demo phone, on the local services
 	$(BIN)/trackgw serve --demo
@@ -50,12 +50,17 @@ test-tools:                     ## what only the tests need: Debian's chromium f
 migrate: venv services
 	$(BIN)/trackgw db migrate
 
-lint: venv
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check protocols geofence entitlements
+# the one quality bar, on the whole tree (pyproject.toml: [tool.ruff], [tool.mypy])
+TYPED = gateway protocols geofence entitlements tests bench
 
-typecheck: venv
-	$(BIN)/mypy protocols geofence entitlements
+lint: venv                      ## ruff lint and format check, the whole tree
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv                 ## mypy: protocols/geofence/entitlements strict, the rest typed
+	$(BIN)/mypy $(TYPED)
+
+ci: lint typecheck test         ## what .ci/run runs: the bar first, then the suite
 
 bench: setup
 	@for b in bench/*_bench.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

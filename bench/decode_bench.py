@@ -27,6 +27,8 @@ from protocols.model import Position
 from protocols.teltonika import SPEC as TELTONIKA
 from protocols.teltonika import TeltonikaFramer
 from protocols.teltonika._decoder import decode_tcp_checked
+from protocols.tk103 import SPEC as TK103
+from protocols.watch import SPEC as WATCH
 
 GT06_LOGIN = bytes.fromhex("78781101075253367890024270003201000512790D0A")
 TELTONIKA_IMEI = bytes.fromhex("000F333536333037303432343431303133")
@@ -83,6 +85,29 @@ def h02_stream() -> tuple[bytes, int]:
     ).encode(), BATCH
 
 
+def tk103_stream() -> tuple[bytes, int]:
+    line = (
+        "imei:359710049095095,tracker,15100601{:02d},,F,{:02d}{:02d}{:02d}.000,A,5105.9768,N,"
+        "11404.9571,W,0.00,322.56,,0,0,,,;"
+    )
+    return "".join(
+        line.format(i % 60, i // 3600 % 24, i // 60 % 60, i % 60) for i in range(BATCH)
+    ).encode(), BATCH
+
+
+def watch_stream() -> tuple[bytes, int]:
+    frames = []
+    for i in range(BATCH):
+        content = (
+            f"UD,180916,{i // 3600 % 24:02d}{i // 60 % 60:02d}{i % 60:02d},A,22.570733,N,"
+            "113.8626083,E,0.00,249.5,0.0,6,100,60,0,0,00000010,7,255,460,1,9529,21809,158,"
+            "9529,63555,133,9529,63554,129,9529,21405,126,9529,21242,124,9529,21151,120,"
+            "9529,63556,119,0,40.7"
+        )
+        frames.append(f"[3G*8800000015*{len(content):04X}*{content}]")
+    return "".join(frames).encode(), BATCH
+
+
 def measure(
     new: Callable[[], Session],
     prelude: bytes,
@@ -137,6 +162,10 @@ def main() -> None:
     report("teltonika", BATCH // 20, recs, fast, base)
     h02, n = h02_stream()
     report("h02", n, n, measure(lambda: H02.new_session("tcp", None), b"", h02, n))
+    tk103, n = tk103_stream()
+    report("tk103", n, n, measure(lambda: TK103.new_session("tcp", None), b"", tk103, n))
+    watch, n = watch_stream()
+    report("watch", n, n, measure(lambda: WATCH.new_session("tcp", None), b"", watch, n))
 
 
 if __name__ == "__main__":

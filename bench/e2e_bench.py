@@ -5,12 +5,21 @@ Phases (each a fixed number of positions under a time cap; loopback only):
 1. TCP at full speed: Teltonika trackers (many records per packet, many connections, each
    waiting for its ACK before the next packet, as real trackers do) plus GT06 tags streaming.
    Latency is send -> ACK received for Teltonika, i.e. send -> commit (ACKs follow commits).
-2. TCP paced at half the rate phase 1 reached: p50/p99 send -> commit.
-3. MQTT: OwnTracks phones publishing QoS 1. Throughput is measured by polling the database;
+2. Ceiling, right after phase 1 (the gateway idle): the bare store transaction
+   (gateway.store.writer.write: COPY -> staging -> INSERT .. ON CONFLICT DO NOTHING,
+   latest_positions upsert) fed back to back by this one process with rows pre-built before
+   the gateway started, batches of the gateway's batch_max. The clock covers exactly the
+   transactions. Gateway TCP / ceiling says how much of one writer's capacity it reaches.
+3. TCP paced at half the rate phase 1 reached: p50/p99 send -> commit.
+4. MQTT: OwnTracks phones publishing QoS 1. Throughput is measured by polling the database;
    latency from the gateway's trackgw_receive_to_commit_seconds histogram (broker -> commit).
-4. Baseline, same run: a naive server (decode, then one autocommit INSERT per position, then
-   the ACK; one database connection per device connection) fed by as many Teltonika clients
-   as phase 1 used.
+5. MQTT backlog: phones publish while the gateway is stopped, then it starts and drains. The
+   rate comes from the gateway's own trackgw_positions_stored_total counter, sampled while it
+   drains: rows committed between two samples / the time between them (start-up excluded,
+   and never more than the rows over the real drain time).
+6. Baseline, same run, gateway stopped: a naive server (decode, then one autocommit INSERT
+   per position, then the ACK; one database connection per device connection) fed by as many
+   Teltonika clients as phase 1 used; and the same with one tracker on one connection.
 
 Uses its own database (``trackgw_bench``, dropped at the end unless --keep). Prints figures;
 never asserts. Run from the project root: ``.venv/bin/python bench/e2e_bench.py --help``.
@@ -21,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -31,9 +41,10 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.store import migrate  # noqa: E402
+from gateway.store import writer as store_writer  # noqa: E402
 from protocols import registry  # noqa: E402
 from protocols import simulate as sim  # noqa: E402
 from protocols.model import Position, Reply  # noqa: E402
@@ -75,6 +87,10 @@ class Result:
             p50, p99 = percentile(self.latencies_s, 50), percentile(self.latencies_s, 99)
             text += f"   p50 {p50 * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms"
         return text + (f"   {self.note}" if self.note else "")
+
+
+def ratio(a: float, b: float, unit: str, digits: int = 0) -> str:
+    return f"{a / b:.{digits}f}{unit}" if b else "n/a (nothing measured)"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -178,18 +194,41 @@ def teltonika_load(
     return load
 
 
+async def within(cap_s: float, *aws: Awaitable[object]) -> bool:
+    """Runs ``aws`` concurrently for at most ``cap_s``; cancels what is left at the cap.
+    True if all finished. A bench reports what it got by the cap, it never fails on time."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    done, pending = await asyncio.wait(tasks, timeout=cap_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        task.result()  # a real error (refused, short ACK) still ends the bench
+    return not pending
+
+
+def capped(complete: bool, cap_s: float) -> str:
+    return "" if complete else f"CAPPED at {cap_s:g} s: what was done by then"
+
+
 async def run_teltonika(
-    port: int, load: dict[str, list[bytes]], records: int, interval_s: float = 0.0
-) -> tuple[float, list[float]]:
+    port: int,
+    load: dict[str, list[bytes]],
+    records: int,
+    cap_s: float,
+    interval_s: float = 0.0,
+) -> tuple[float, list[float], bool]:
+    """(seconds, send -> ACK per acknowledged packet, all sent within the cap)."""
     latencies: list[float] = []
     began = time.perf_counter()
-    await asyncio.gather(
+    complete = await within(
+        cap_s,
         *(
             teltonika_tracker(port, imei, packets, records, interval_s, latencies)
             for imei, packets in load.items()
-        )
+        ),
     )
-    return time.perf_counter() - began, latencies
+    return time.perf_counter() - began, latencies, complete
 
 
 async def gt06_tag(port: int, imei: str, fixes: list[sim.Fix]) -> None:
@@ -233,18 +272,25 @@ async def tcp_phase(s: Any, args: argparse.Namespace) -> Result:
     per_tag = gt06_total // max(1, args.gt06)
     gt06_ids = list(provision("gt06", tags).values())
     tag_fixes = {imei: track(per_tag, start) for imei in tags}
+    sums = [scrape_counter(s.http.port, f"trackgw_batch_positions_{k}") for k in ("sum", "count")]
     began = time.perf_counter()
-    tel = asyncio.create_task(run_teltonika(s.ports.teltonika, load, args.records))
+    tel = asyncio.create_task(run_teltonika(s.ports.teltonika, load, args.records, args.cap))
     await asyncio.gather(*(gt06_tag(s.ports.gt06, i, f) for i, f in tag_fixes.items()))
-    _elapsed, latencies = await asyncio.wait_for(tel, args.cap)
+    _elapsed, latencies, complete = await tel
     got = await wait_for_count(gt06_ids, per_tag * len(tags), args.cap)
     seconds = time.perf_counter() - began
     for writer, drainer in _GT06_OPEN:
         writer.close()
         drainer.cancel()
     _GT06_OPEN.clear()
-    sent = sum(len(p) for p in load.values()) * args.records + got
-    return Result("TCP (teltonika + gt06), full speed", sent, seconds, latencies)
+    sent = len(latencies) * args.records + got  # acknowledged Teltonika + stored GT06
+    after = [scrape_counter(s.http.port, f"trackgw_batch_positions_{k}") for k in ("sum", "count")]
+    note = capped(complete, args.cap)
+    if None not in sums and None not in after:
+        rows, commits = (float(y or 0) - float(x or 0) for x, y in zip(sums, after, strict=True))
+        batches = f"gateway batches: {commits:.0f}, mean {rows / max(commits, 1):.0f} rows"
+        note = f"{note}; {batches}" if note else batches
+    return Result("TCP (teltonika + gt06), full speed", sent, seconds, latencies, note=note)
 
 
 async def paced_phase(s: Any, args: argparse.Namespace, rate: float) -> Result:
@@ -254,12 +300,18 @@ async def paced_phase(s: Any, args: argparse.Namespace, rate: float) -> Result:
     load = teltonika_load(args.trackers, total, args.records, start, "36")
     provision("teltonika", list(load))
     interval = args.records / (target / args.trackers)
-    seconds, latencies = await asyncio.wait_for(
-        run_teltonika(s.ports.teltonika, load, args.records, interval), args.cap
+    seconds, latencies, complete = await run_teltonika(
+        s.ports.teltonika, load, args.records, args.cap, interval
     )
-    sent = sum(len(p) for p in load.values()) * args.records
+    sent = len(latencies) * args.records
     what = "fixed" if args.paced_rate else "half max"
-    return Result(f"TCP paced at {target:.0f}/s ({what})", sent, seconds, latencies)
+    return Result(
+        f"TCP paced at {target:.0f}/s ({what})",
+        sent,
+        seconds,
+        latencies,
+        note=capped(complete, args.cap),
+    )
 
 
 def histogram(http_port: int, name: str) -> dict[float, float]:
@@ -294,7 +346,8 @@ _QUIET = logging.getLogger("bench.mqtt")
 _QUIET.setLevel(logging.ERROR)
 
 
-async def phone(user: str, key: str, fixes: list[sim.Fix], window: int) -> float:
+async def phone(user: str, key: str, fixes: list[sim.Fix], window: int, acked: list[int]) -> None:
+    """Publishes ``fixes`` QoS 1, ``window`` in flight; ``acked`` counts what the broker took."""
     async with aiomqtt.Client(
         services.MQTT_HOST,
         services.MQTT_PORT,
@@ -307,10 +360,9 @@ async def phone(user: str, key: str, fixes: list[sim.Fix], window: int) -> float
         topic = f"owntracks/{key}"
         payloads = [sim.owntracks_location(f) for f in fixes]
         for i in range(0, len(payloads), window):
-            await asyncio.gather(
-                *(client.publish(topic, p, qos=1) for p in payloads[i : i + window])
-            )
-    return time.perf_counter()
+            chunk = payloads[i : i + window]
+            await asyncio.gather(*(client.publish(topic, p, qos=1) for p in chunk))
+            acked.append(len(chunk))
 
 
 async def mqtt_phase(s: Any, args: argparse.Namespace) -> Result:
@@ -320,15 +372,14 @@ async def mqtt_phase(s: Any, args: argparse.Namespace) -> Result:
     per = args.mqtt_live // args.phones
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=60)
     before = histogram(s.http.port, "trackgw_receive_to_commit_seconds")
+    acked: list[int] = []
     began = time.perf_counter()
-    await asyncio.wait_for(
-        asyncio.gather(
-            *(phone(k.split("/")[0], k, track(per, start), args.mqtt_window) for k in keys)
-        ),
+    complete = await within(
         args.cap,
+        *(phone(k.split("/")[0], k, track(per, start), args.mqtt_window, acked) for k in keys),
     )
     published = time.perf_counter() - began
-    got = await wait_for_count(ids, per * len(keys), args.cap)
+    got = await wait_for_count(ids, sum(acked), args.cap)
     seconds = time.perf_counter() - began
     after = histogram(s.http.port, "trackgw_receive_to_commit_seconds")
     p50 = histogram_quantile(before, after, 0.5)
@@ -337,33 +388,233 @@ async def mqtt_phase(s: Any, args: argparse.Namespace) -> Result:
         f"published in {published:.2f} s; gateway receive->commit p50 {p50 * 1000:.1f} ms"
         f" p99 {p99 * 1000:.1f} ms (histogram)"
     )
+    if not complete:
+        note = f"{capped(complete, args.cap)}; {note}"
     return Result("MQTT live publish, QoS 1", got, seconds, note=note)
+
+
+def scrape_counter(http_port: int, name: str) -> float | None:
+    """The value of an unlabelled counter on the gateway's /metrics (None: not serving yet)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:  # refused while starting; URLError and resets are OSErrors too
+        return None
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    asked: float  #: perf_counter before the request
+    answered: float  #: perf_counter after the answer
+    answered_wall: float  #: time.time() after the answer (to compare with database times)
+    value: float
+
+
+class CounterSampler(threading.Thread):
+    """Scrapes one gateway counter every ``interval_s`` until it reaches ``until`` (or the cap).
+
+    A thread, not a task: it keeps sampling while the event loop waits on the gateway's start.
+    """
+
+    def __init__(
+        self, http_port: int, name: str, until: float, cap_s: float, interval_s: float = 0.03
+    ) -> None:
+        super().__init__(name="counter-sampler", daemon=True)
+        self.http_port, self.counter, self.until = http_port, name, until
+        self.cap_s, self.interval_s = cap_s, interval_s
+        self.samples: list[Sample] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        deadline = time.perf_counter() + self.cap_s
+        while not self._stop_event.is_set() and time.perf_counter() < deadline:
+            asked = time.perf_counter()
+            value = scrape_counter(self.http_port, self.counter)
+            if value is not None:
+                self.samples.append(Sample(asked, time.perf_counter(), time.time(), value))
+                if value >= self.until:
+                    return
+            self._stop_event.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(10)
+
+
+def drain_window(samples: Sequence[Sample]) -> tuple[float, float, Sample | None, Sample | None]:
+    """(rows, seconds) committed between the last sample before the counter first moved and
+    the first sample that saw its final value (from the one's request to the other's answer),
+    and those two samples. The counter steps once per batch, at its commit: the work on the
+    first batch counted happened before the window, so this rate is the steady commit rate,
+    up to one batch too high; the headline rate is ``first receive -> last commit``."""
+    if not samples:
+        return 0.0, 0.0, None, None
+    first, final = samples[0].value, samples[-1].value
+    i = max(k for k, x in enumerate(samples) if x.value == first)
+    j = min(k for k, x in enumerate(samples) if x.value == final)
+    if j <= i:
+        return 0.0, 0.0, samples[i], samples[j]
+    return final - first, samples[j].answered - samples[i].asked, samples[i], samples[j]
+
+
+def first_received(device_ids: Sequence[int]) -> datetime | None:
+    """When the gateway received the first of these devices' positions (``received_at`` is
+    set by the gateway as it takes a message in)."""
+    with psycopg.connect(URL) as conn:
+        row = conn.execute(
+            "select min(received_at) from positions where device_id = any(%s)",
+            (list(device_ids),),
+        ).fetchone()
+    return row[0] if row else None
 
 
 async def mqtt_backlog_phase(
     s: Any, gw: services.GatewayProcess, args: argparse.Namespace
 ) -> Result:
     """The gateway's own MQTT rate: phones publish while it is stopped (the broker keeps the
-    QoS 1 messages for its persistent session), then it starts and drains the backlog."""
+    QoS 1 messages for its persistent session), then it starts and drains the backlog.
+
+    The rate is the messages over first receive -> last commit: the first from the database
+    (the earliest ``received_at`` of the backlog, stamped by the gateway), the last from the
+    gateway's commit counter, sampled from before the launch (the first sample that saw every
+    message committed; its answer is no earlier than the commit). The start-up (launch ->
+    first receive) is measured and left out; the drain time can only come out longer than
+    the real one, so the rate can only come out lower, never above the messages over the
+    real drain time. The commit counter's own steady rate is printed beside it."""
     keys = [f"{PHONE_USERS[i % 2]}/backlog{i:03d}" for i in range(args.phones)]
     ids = list(provision("owntracks", keys).values())
     per = args.mqtt // args.phones
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=100)
     gw.stop()
-    await asyncio.wait_for(
-        asyncio.gather(
-            *(phone(k.split("/")[0], k, track(per, start), args.mqtt_window) for k in keys)
-        ),
+    acked: list[int] = []
+    complete = await within(
         args.cap,
+        *(phone(k.split("/")[0], k, track(per, start), args.mqtt_window, acked) for k in keys),
     )
+    want = sum(acked)  # what the broker took for the gateway's session
+    # the new process counts from zero: every row it commits is from this backlog
+    sampler = CounterSampler(s.http.port, "trackgw_positions_stored_total", want, 30 + args.cap)
+    sampler.start()
+    launched, launched_wall = time.perf_counter(), time.time()
     await asyncio.to_thread(gw.start)
-    began = time.perf_counter()
+    ready = time.perf_counter()
     spy = profile(gw.pid, args.profile_seconds, args.profile_mqtt) if args.profile_mqtt else None
-    got = await wait_for_count(ids, per * len(keys), args.cap)
-    seconds = time.perf_counter() - began
+    await asyncio.to_thread(sampler.join, 30 + args.cap + 10)
+    sampler.stop()
+    got = await wait_for_count(ids, want, args.cap)
+    first = await asyncio.to_thread(first_received, ids)
     if spy is not None:
         spy.wait(args.profile_seconds + 30)
-    return Result("MQTT backlog drained by gateway", got, seconds, note="(from readyz)")
+    last = sampler.samples[-1] if sampler.samples else None
+    notes = []
+    seconds = 0.0
+    if first is not None and last is not None and last.value >= want:
+        seconds = last.answered_wall - first.timestamp()
+        notes.append(
+            f"first receive -> last commit; start-up (launch -> first receive)"
+            f" {first.timestamp() - launched_wall:.2f} s, /readyz at {ready - launched:.2f} s,"
+            f" last commit by {last.answered - launched:.2f} s"
+        )
+    elif last is not None:
+        notes.append(f"the commit counter reached only {last.value:.0f} of {want} by the cap")
+    rows, window, _, _ = drain_window(sampler.samples)
+    gaps = [y.answered - x.answered for x, y in itertools.pairwise(sampler.samples)]
+    if rows and window:
+        spacing = f", ~{statistics.median(gaps) * 1000:.0f} ms apart" if gaps else ""
+        # the gateway answers /metrics on its event loop: between batches while it drains
+        notes.append(
+            f"commit counter {rows / window:.0f}/s steady ({len(sampler.samples)} samples{spacing})"
+        )
+    if not complete:
+        notes.append(f"publishing {capped(complete, args.cap)} ({want} messages)")
+    if got < want:
+        notes.append(f"ONLY {got} of {want} stored within the cap")
+    return Result("MQTT backlog drained by gateway", got, seconds, note="; ".join(notes))
+
+
+# -- the ceiling: the bare store transaction -----------------------------------------------
+
+
+def ceiling_batches(
+    devices: dict[str, int], load: dict[str, list[bytes]], batch_max: int
+) -> list[store_writer.Batch]:
+    """The load's positions decoded by the real decoder and turned into the writer's rows,
+    interleaved packet by packet across the devices (as a batch at full speed holds them),
+    cut into batches of ``batch_max``. All of it before the clock starts."""
+    spec = registry.get("teltonika")
+    received = datetime.now(UTC)
+    per_device: list[list[list[store_writer.PositionRow]]] = []
+    for imei, packets in load.items():
+        session = spec.new_session("tcp", None)
+        session.receive(sim.teltonika_imei(imei))
+        per_device.append(
+            [
+                [
+                    store_writer.position_row(devices[imei], m, received)
+                    for m in session.receive(packet)
+                    if isinstance(m, Position)
+                ]
+                for packet in packets
+            ]
+        )
+    rows = [
+        row
+        for k in range(max(len(d) for d in per_device))
+        for d in per_device
+        if k < len(d)
+        for row in d[k]
+    ]
+    cut = range(0, len(rows), batch_max)
+    return [store_writer.Batch(positions=rows[i : i + batch_max]) for i in cut]
+
+
+@dataclass(frozen=True, slots=True)
+class CeilingLoad:
+    batches: list[store_writer.Batch]
+    batch_max: int
+    devices: int
+
+
+def ceiling_load(s: Any, args: argparse.Namespace) -> CeilingLoad:
+    """Provision the ceiling's devices and build its rows: before the gateway starts, so that
+    neither costs anything while it runs (new devices make it rebuild its snapshot)."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
+    load = teltonika_load(args.trackers, args.ceiling, args.records, start, "39")
+    devices = provision("teltonika", list(load))
+    batch_max = args.ceiling_batch or s.pipeline.batch_max
+    return CeilingLoad(ceiling_batches(devices, load, batch_max), batch_max, len(load))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def ceiling_phase(load: CeilingLoad, gateway_pid: int) -> Result:
+    """gateway.store.writer.write, back to back on one connection: what one writer can commit
+    when decoding, routing, filtering and the devices cost nothing. Run right after the TCP
+    phase (the gateway idle), so that both see the same shared machine as far as possible."""
+    total = sum(len(b.positions) for b in load.batches)
+    async with await psycopg.AsyncConnection.connect(URL, connect_timeout=5) as conn:
+        await store_writer.prepare(conn)
+        inserted = 0
+        gateway_cpu = cpu_seconds(gateway_pid)
+        began = time.perf_counter()
+        for batch in load.batches:
+            result = await store_writer.write(conn, batch)
+            inserted += result.positions_inserted
+        seconds = time.perf_counter() - began
+        gateway_cpu = cpu_seconds(gateway_pid) - gateway_cpu
+    note = (
+        f"{len(load.batches)} transactions of up to {load.batch_max} rows, {load.devices}"
+        f" devices; the gateway used {gateway_cpu:.2f} s CPU meanwhile"
+    )
+    if inserted != total:
+        note += f"; {inserted} of {total} inserted"
+    return Result("ceiling: bare store transaction", total, seconds, note=note)
 
 
 # -- the naive baseline --------------------------------------------------------------------
@@ -386,9 +637,13 @@ async def naive_server(devices: dict[str, int], connections: int) -> tuple[async
     )
     for conn in opened:
         pool.put_nowait(conn)
+    handlers: set[asyncio.Task[Any]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = spec.new_session("tcp", None)
+        task = asyncio.current_task()
+        if task is not None:
+            handlers.add(task)
         conn = await pool.get()
         try:
             while data := await reader.read(65536):
@@ -412,11 +667,17 @@ async def naive_server(devices: dict[str, int], connections: int) -> tuple[async
                         )
                     elif isinstance(item, Reply):
                         writer.write(item.data)
+        except asyncio.CancelledError:
+            pass  # a capped run: close() ends the handlers still busy
         finally:
             pool.put_nowait(conn)
         writer.close()
 
     async def close() -> None:
+        # handlers still busy (a capped run) go first: never close a connection in use
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         for conn in opened:
             await conn.close()
 
@@ -434,13 +695,11 @@ async def baseline_phase(args: argparse.Namespace, single: bool = False) -> Resu
     server, close = await naive_server(devices, trackers)
     port = server.sockets[0].getsockname()[1]
     try:
-        seconds, latencies = await asyncio.wait_for(
-            run_teltonika(port, load, args.records), args.cap
-        )
+        seconds, latencies, complete = await run_teltonika(port, load, args.records, args.cap)
     finally:
         server.close()
         await close()
-    sent = sum(len(p) for p in load.values()) * args.records
+    sent = len(latencies) * args.records
     same = (
         "one tracker, one connection"
         if single
@@ -449,6 +708,8 @@ async def baseline_phase(args: argparse.Namespace, single: bool = False) -> Resu
         else "--baseline-connections"
     )
     note = f"naive server: autocommit INSERT per position, {trackers} connections ({same})"
+    if not complete:
+        note = f"{capped(complete, args.cap)}; {note}"
     return Result(f"baseline: 1 INSERT/pos, {trackers} conns", sent, seconds, latencies, note=note)
 
 
@@ -489,6 +750,7 @@ async def run(args: argparse.Namespace) -> None:
     log = Path(tempfile.gettempdir()) / f"trackgw-bench-{os.getpid()}.log"
     gw = services.GatewayProcess(s, str(log))
     results: list[Result] = []
+    ceiling_rows = ceiling_load(s, args)
     try:
         gw.start()
         print(f"gateway pid {gw.pid} (log {log}); database {DB}", flush=True)
@@ -499,6 +761,9 @@ async def run(args: argparse.Namespace) -> None:
         if spy is not None:
             spy.wait(args.profile_seconds + 30)
             print(f"profile of the TCP phase: {args.profile}")
+        await asyncio.sleep(1)  # the gateway finishes its last batches and goes idle
+        ceiling = await ceiling_phase(ceiling_rows, gw.pid)
+        print(ceiling.line(), flush=True)
         paced = await paced_phase(s, args, tcp.rate)
         results.append(paced)
         print(paced.line(), flush=True)
@@ -525,13 +790,18 @@ async def run(args: argparse.Namespace) -> None:
             f" {results[2].rate:.0f}/s live (publisher-bound)   (target >= 20000)"
         )
     print(
+        f"ceiling  {ceiling.rate:>7.0f} rows/s (bare store transaction, one process, pre-built"
+        f" rows); gateway TCP / ceiling = {ratio(100 * tcp.rate, ceiling.rate, ' %')}"
+        f"   next to gateway TCP / baseline = {ratio(tcp.rate, base.rate, 'x', 1)}"
+    )
+    print(
         f"baseline {base.rate:>7.0f} rows/s (naive server, one autocommit INSERT per position,"
         f" {args.baseline_connections or args.trackers} connections);"
-        f" gateway TCP / baseline = {tcp.rate / base.rate:.1f}x   (target >= 15x)"
+        f" gateway TCP / baseline = {ratio(tcp.rate, base.rate, 'x', 1)}   (target >= 15x)"
     )
     print(
         f"baseline {single.rate:>7.0f} rows/s (the same, one connection);"
-        f" gateway TCP / baseline = {tcp.rate / single.rate:.1f}x"
+        f" gateway TCP / baseline = {ratio(tcp.rate, single.rate, 'x', 1)}"
     )
     if len(results) > 1 and results[1].latencies_s:
         print(
@@ -558,6 +828,13 @@ def main() -> None:
     p.add_argument("--mqtt-live", type=int, default=20_000, help="positions published live")
     p.add_argument("--phones", type=int, default=20, help="MQTT phones")
     p.add_argument("--mqtt-window", type=int, default=100, help="QoS 1 publishes in flight")
+    p.add_argument("--ceiling", type=int, default=200_000, help="rows for the ceiling phase")
+    p.add_argument(
+        "--ceiling-batch",
+        type=int,
+        default=0,
+        help="rows per ceiling transaction (default: the gateway's pipeline.batch_max)",
+    )
     p.add_argument("--baseline", type=int, default=30_000, help="positions for the baseline")
     p.add_argument(
         "--baseline-single",

@@ -3,7 +3,8 @@
 Pure: no sockets, no database, no logging. The gateway loads rows, calls these, swaps
 snapshots. Modules: ``plans`` (plans.toml), ``subscription`` (records, SUBS.json),
 ``lifecycle`` (status tables, transitions), ``effective`` (resolve, timeline, selections),
-``rows`` + ``snapshot`` (hot-path decisions), ``stripe`` (webhooks), ``errors``.
+``rows`` + ``snapshot`` (hot-path decisions), ``stripe`` (webhooks), ``notices`` (billing
+notices due), ``errors``.
 """
 
 from .effective import Entitlement, resolve, timeline
@@ -14,7 +15,15 @@ from .errors import (
     TrialRefused,
     UnknownPlan,
 )
-from .lifecycle import Status, check_trial, status_at
+from .lifecycle import (
+    Status,
+    check_trial,
+    check_trial_for,
+    commitment_end_of,
+    refuse_repeat_trial,
+    status_at,
+)
+from .notices import Notice, NoticeKind, due_notices
 from .plans import Catalogue, Limits, Plan, default_catalogue
 from .rows import AccountRow, AccountState, CircleRow, DeviceKind, DeviceRow, IngestDecision
 from .snapshot import Snapshot, build_snapshot
@@ -34,6 +43,8 @@ __all__ = [
     "InvalidSubscription",
     "LimitExceeded",
     "Limits",
+    "Notice",
+    "NoticeKind",
     "Plan",
     "Snapshot",
     "Status",
@@ -42,8 +53,12 @@ __all__ = [
     "UnknownPlan",
     "build_snapshot",
     "check_trial",
+    "check_trial_for",
+    "commitment_end_of",
     "default_catalogue",
+    "due_notices",
     "load_subscriptions",
+    "refuse_repeat_trial",
     "resolve",
     "status_at",
     "timeline",

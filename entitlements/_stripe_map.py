@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .errors import EntitlementError, MalformedEvent
+from .lifecycle import may_withdraw
 from .plans import Catalogue
 from .subscription import Cycle, Subscription
 
@@ -41,7 +42,26 @@ def _failing(sub: Subscription, at: datetime, obj: Mapping[str, Any]) -> Subscri
     return replace(sub, payment_failed_at=first, on_hold_since=None)
 
 
+#: ``cancellation_details.reason`` values that are the customer's own decision (absent:
+#: a cancellation through the dashboard or API, on their request).
+_ASKED = frozenset({None, "cancellation_requested"})
+
+
 def _ended(sub: Subscription, at: datetime, obj: Mapping[str, Any]) -> Subscription:
+    """Ended at once; within 14 days of purchase, on the customer's request, by a consumer
+    with the right, that is the cooling-off withdrawal (features end, ``WITHDRAWN``). Ending
+    during the free trial is not: nothing was bought yet (terms B.5)."""
+    end = maybe_time(obj.get("ended_at"), "ended_at") or at
+    sub = replace(sub, ended_at=sub.ended_at or end)
+    reason = (obj.get("cancellation_details") or {}).get("reason")
+    in_trial = sub.trial_end is not None and end < sub.trial_end
+    if reason in _ASKED and not in_trial and sub.withdrawn_at is None and may_withdraw(sub, end):
+        sub = replace(sub, withdrawn_at=end)
+    return sub
+
+
+def _expired(sub: Subscription, at: datetime, obj: Mapping[str, Any]) -> Subscription:
+    """Never paid (``incomplete_expired``): ended, and no purchase to withdraw from."""
     end = maybe_time(obj.get("ended_at"), "ended_at") or at
     return replace(sub, ended_at=sub.ended_at or end)
 
@@ -57,7 +77,7 @@ STATUS_MAP: Mapping[str, StatusEffect] = {
     "past_due": _failing,
     "unpaid": _failing,
     "canceled": _ended,
-    "incomplete_expired": _ended,
+    "incomplete_expired": _expired,
     "incomplete": _on_hold,
     "paused": _on_hold,
 }
@@ -128,8 +148,6 @@ def _from_subscription(
         "payer": as_str(meta.get("payer")) or as_str(obj.get("customer")),
         "consumer_region": as_str(meta.get("consumer_region")),
     }
-    if cycle is Cycle.MONTHLY_ANNUAL_COMMITMENT and fields["commitment_end"] is None:
-        raise MalformedEvent(f"subscription {sub_id!r}: metadata.commitment_end is required")
     base = record if record is not None else Subscription(**fields)
     sub = replace(base, **fields)
     effect = STATUS_MAP.get(str(obj.get("status")))
@@ -166,6 +184,20 @@ def _paid(
     return replace(record, payment_failed_at=None, on_hold_since=None, current_period_end=end)
 
 
+def _refunded(
+    record: Subscription | None, at: datetime, obj: Mapping[str, Any], catalogue: Catalogue
+) -> Subscription:
+    """A full refund (``charge.refunded`` with ``refunded: true``) within 14 days of purchase
+    to a consumer with the right is the cooling-off withdrawal, at the event's time. A
+    partial refund, or one outside the cooling-off period (goodwill), changes nothing."""
+    assert record is not None  # apply_event checks
+    if obj.get("refunded") is not True or record.withdrawn_at is not None:
+        return record
+    if not may_withdraw(record, at):
+        return record
+    return replace(record, withdrawn_at=at)
+
+
 #: Event type -> how it changes the record.
 HANDLERS: Mapping[str, Handler] = {
     "customer.subscription.created": _from_subscription,
@@ -173,4 +205,5 @@ HANDLERS: Mapping[str, Handler] = {
     "customer.subscription.deleted": _deleted,
     "invoice.payment_failed": _payment_failed,
     "invoice.paid": _paid,
+    "charge.refunded": _refunded,
 }

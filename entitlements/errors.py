@@ -20,6 +20,8 @@ Messages are lowercase and show values with ``!r``.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "CatalogueError",
     "EntitlementError",
@@ -105,9 +107,24 @@ class InvalidSubscription(EntitlementError):
 
 
 class TrialRefused(EntitlementError):
-    """A payer already had a free trial within the last 12 months."""
+    """A payer already had a free trial within the last 12 months.
+
+    ``payer`` had a trial starting at ``previous``; the next one is allowed from ``again``.
+    """
 
     __module__ = "entitlements"
+
+    def __init__(self, payer: str, previous: datetime, again: datetime) -> None:
+        self.payer = payer
+        self.previous = previous
+        self.again = again
+        super().__init__(
+            f"payer {payer!r} had a free trial on {previous.date().isoformat()}; "
+            f"one trial per payer in 12 months (next from {again.date().isoformat()})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (TrialRefused, (self.payer, self.previous, self.again))
 
 
 class WithdrawalRefused(EntitlementError):

@@ -19,6 +19,18 @@ and read as a cancellation to the period end); a trial may start again at exactl
 calendar months after the payer's previous one; at exactly ``trial_end`` the trial is over.
 
 Transitions (``record_*``) are pure: they return a new record.
+
+Rules the entry paths (webhooks, admin API) apply before storing a record:
+
+* one free trial per payer in 12 months: ``check_trial_for(sub, others)`` raises
+  ``TrialRefused`` (the admin API answers 409); a webhook, which cannot refuse what Stripe
+  already started, stores ``refuse_repeat_trial(sub, others, at)`` instead: the trial is
+  revoked at once (and the integrator cancels it at Stripe);
+* an annual-commitment monthly subscription without an explicit ``commitment_end``
+  commits for 12 calendar months from its start (``commitment_end_of``);
+* a cooling-off withdrawal is recognised from the events that carry it
+  (``entitlements.stripe``: a full refund, or an immediate cancellation the customer asked
+  for, within 14 days of purchase) and ends the features at once (``WITHDRAWN``).
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ from .errors import TrialRefused, WithdrawalRefused
 from .subscription import Cycle, Subscription
 
 __all__ = [
+    "COMMITMENT_MONTHS",
     "COOLING_OFF",
     "COOLING_OFF_REGIONS",
     "ENDINGS",
@@ -44,6 +57,8 @@ __all__ = [
     "StatusRule",
     "breakpoints",
     "check_trial",
+    "check_trial_for",
+    "commitment_end_of",
     "ending",
     "grace_end",
     "may_withdraw",
@@ -55,7 +70,9 @@ __all__ = [
     "record_suspension",
     "record_trial_revocation",
     "record_withdrawal",
+    "refuse_repeat_trial",
     "status_at",
+    "trial_starts",
 ]
 
 #: "You will have a seven (7)-day grace period to update your billing information."
@@ -70,6 +87,8 @@ _REGION_CODES = (
     "IS LI NO"
 )
 COOLING_OFF_REGIONS = frozenset(_REGION_CODES.split())
+#: "a monthly basis with an annual commitment and an annual renewal date": 12 months.
+COMMITMENT_MONTHS = 12
 
 
 class Status(StrEnum):
@@ -133,12 +152,20 @@ def _cancelled_at(sub: Subscription) -> datetime | None:
     return w if w is not None and not may_withdraw(sub, w) else None
 
 
+def commitment_end_of(sub: Subscription) -> datetime | None:
+    """The end of an annual-commitment monthly subscription's commitment: its explicit
+    ``commitment_end``, else 12 calendar months from its start; ``None`` for other cycles."""
+    if sub.cycle is not Cycle.MONTHLY_ANNUAL_COMMITMENT:
+        return None
+    if sub.commitment_end is not None:
+        return sub.commitment_end
+    return add_months(sub.started_at, COMMITMENT_MONTHS)
+
+
 def paid_end(sub: Subscription) -> datetime:
     """Until when a cancelled subscription is paid: the period end, the trial end, and for a
     monthly subscription with an annual commitment the commitment end, whichever is last."""
-    candidates = [sub.current_period_end, sub.trial_end]
-    if sub.cycle is Cycle.MONTHLY_ANNUAL_COMMITMENT:
-        candidates.append(sub.commitment_end)
+    candidates = [sub.current_period_end, sub.trial_end, commitment_end_of(sub)]
     known = [c for c in candidates if c is not None]
     return max(known) if known else sub.started_at
 
@@ -290,7 +317,45 @@ def check_trial(payer: str, starts_at: datetime, prior_trial_starts: Iterable[da
         prior = require_aware(prior, "prior_trial_starts")
         again = add_months(prior, TRIAL_INTERVAL_MONTHS)
         if prior <= starts_at < again:
-            raise TrialRefused(
-                f"payer {payer!r} had a free trial on {prior.date().isoformat()}; "
-                f"one trial per payer in 12 months (next from {again.date().isoformat()})"
-            )
+            raise TrialRefused(payer, prior, again)
+
+
+def trial_starts(
+    payer: str | None, subs: Iterable[Subscription], *, besides: str = ""
+) -> list[datetime]:
+    """When ``payer``'s trials started: the subscriptions with a trial (other than the one
+    whose id is ``besides``). A revoked trial (refused here, or an invalid payment method)
+    does not count; a payer of ``None`` (unknown) matches nothing."""
+    if payer is None:
+        return []
+    return [
+        s.started_at
+        for s in subs
+        if s.payer == payer
+        and s.id != besides
+        and s.trial_end is not None
+        and s.trial_revoked_at is None
+    ]
+
+
+def check_trial_for(sub: Subscription, others: Iterable[Subscription]) -> None:
+    """Refuse (``TrialRefused``) ``sub`` when it has a free trial and its payer had another
+    one starting within the 12 calendar months before it. ``others`` are the payer's (or
+    everyone's) other subscription records, on any circle; ``sub`` itself may be among them
+    (a webhook updating it is not a second trial). A subscription without a trial, or whose
+    payer is unknown, always passes."""
+    if sub.trial_end is None or sub.payer is None:
+        return
+    check_trial(sub.payer, sub.started_at, trial_starts(sub.payer, others, besides=sub.id))
+
+
+def refuse_repeat_trial(
+    sub: Subscription, others: Iterable[Subscription], at: datetime
+) -> Subscription:
+    """For a webhook: ``sub`` with its trial revoked at ``at`` when ``check_trial_for``
+    refuses it (features end at once: ``REVOKED``), else ``sub`` unchanged. Idempotent."""
+    try:
+        check_trial_for(sub, others)
+    except TrialRefused:
+        return record_trial_revocation(sub, at)
+    return sub

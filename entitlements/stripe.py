@@ -32,6 +32,15 @@ Mapping (field names of Stripe's Subscription and Invoice objects):
 * ``invoice.payment_failed`` opens the grace period; ``invoice.paid`` closes it and sets the
   period end from ``period_end``/the lines. The subscription id is ``invoice.subscription``
   or ``invoice.parent.subscription_details.subscription`` (basil).
+* Cooling-off withdrawal (terms: EU/EEA/UK consumers, 14 days from purchase), recorded as
+  ``withdrawn_at`` so the features end at once: ``charge.refunded`` with ``refunded: true``
+  (a full refund) within 14 days of ``started_at``, the subscription named by the charge's
+  ``metadata.subscription_id`` or its expanded ``invoice``; or a ``canceled`` subscription
+  (``customer.subscription.deleted``, or ``.updated`` with that status) ended within 14 days
+  with ``cancellation_details.reason`` ``cancellation_requested`` or none (not
+  ``payment_failed``/``payment_disputed``). Outside the right (region, 14 days) a refund
+  changes nothing and a cancellation is the usual ending. ``incomplete_expired`` was never
+  paid: no withdrawal.
 
 Idempotent and ordered: a record keeps ``last_event_at`` (event ``created``) and
 ``last_event_id``; an event whose id was the last applied is a duplicate, an event created
@@ -77,6 +86,8 @@ SUBSCRIPTION_EVENTS = frozenset(
     }
 )
 INVOICE_EVENTS = frozenset({"invoice.payment_failed", "invoice.paid"})
+#: Events about a charge of a subscription (need the record, like invoice events).
+CHARGE_EVENTS = frozenset({"charge.refunded"})
 
 
 def compute_signature(timestamp: int, payload: bytes, secret: str) -> str:
@@ -177,6 +188,17 @@ def subscription_id_of(event: StripeEvent) -> str | None:
         if isinstance(sub, dict):
             sub = sub.get("id")
         return as_str(sub)
+    if event.type in CHARGE_EVENTS:
+        sub = (obj.get("metadata") or {}).get("subscription_id")
+        invoice = obj.get("invoice")
+        if sub is None and isinstance(invoice, dict):  # expanded invoice
+            sub = invoice.get("subscription")
+            if sub is None:
+                parent = invoice.get("parent") or {}
+                sub = (parent.get("subscription_details") or {}).get("subscription")
+        if isinstance(sub, dict):
+            sub = sub.get("id")
+        return as_str(sub)
     return None
 
 
@@ -206,7 +228,9 @@ def apply_event(
     handler = HANDLERS.get(event.type)
     if handler is None:
         return ApplyResult(record, Outcome.IGNORED)
-    if event.type in INVOICE_EVENTS and record is None:
+    if event.type in CHARGE_EVENTS and subscription_id_of(event) is None:
+        return ApplyResult(record, Outcome.IGNORED)  # a charge of no subscription of ours
+    if (event.type in INVOICE_EVENTS or event.type in CHARGE_EVENTS) and record is None:
         return ApplyResult(None, Outcome.UNKNOWN_SUBSCRIPTION)
     new = handler(record, event.created, event.object, catalogue or default_catalogue())
     return ApplyResult(

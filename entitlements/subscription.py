@@ -15,7 +15,9 @@ the facts mean at a given time is ``entitlements.lifecycle.status_at``.
                         "suspended_at": null, "trial_revoked_at": null,
                         "payer": "card_fp_1", "consumer_region": "EU"}]}
 
-Optional keys (null or absent): every ``*_at``/``*_end`` except ``started_at``, ``payer``,
+Optional keys (null or absent): every ``*_at``/``*_end`` except ``started_at`` (an
+annual-commitment monthly subscription without ``commitment_end`` commits for 12 months
+from its start: ``lifecycle.commitment_end_of``), ``payer``,
 ``consumer_region``, ``cancel_at_period_end`` (false), and also ``ended_at`` (the
 subscription ended at once, e.g. Stripe ``customer.subscription.deleted``) and
 ``on_hold_since`` (no paid period: Stripe ``incomplete`` or ``paused``).
@@ -205,6 +207,4 @@ def _load_one(circle: str, index: int, item: object, catalogue: Catalogue) -> Su
     values["cancel_at_period_end"] = cancel
     if values["started_at"] is None:
         raise InvalidSubscription(f"{where}.started_at is required")
-    if values["cycle"] is Cycle.MONTHLY_ANNUAL_COMMITMENT and values["commitment_end"] is None:
-        raise InvalidSubscription(f"{where}.commitment_end is required for cycle {values['cycle']}")
     return Subscription(**values)

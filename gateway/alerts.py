@@ -1,9 +1,11 @@
 """Alerts to circle members over MQTT (aiomqtt), published after the events have committed.
 
-Each alert goes to ``circles/<circle_id>/alerts`` (QoS 1, for the circle's dashboard and
-apps) and to ``circles/<circle_id>/members/<account>/alerts`` for each member within the
-plan's member limit — the topic a deployment's ACL lets only that member read, so a member
-outside the plan receives nothing. The schema is in docs/alerts.md.
+Each alert goes to ``circles/<circle_id>/members/<account>/alerts`` (QoS 1) for each member
+within the plan's member limit, and each live position to ``.../members/<account>/live``
+(QoS 0): the topics the broker lets only that member read (gateway/broker/members.py), so a
+member outside the plan receives nothing. The circle-wide ``circles/<circle_id>/alerts`` and
+``/live`` are still published for operators (a dashboard); no member may read them
+(docs/mqtt.md). The schema is in docs/alerts.md.
 
 Publishing is decoupled from the writer by a bounded queue: a slow or absent broker never
 holds up ingestion. The events are already stored; an alert that cannot be queued is counted
@@ -23,7 +25,9 @@ from typing import Any
 import aiomqtt
 
 from . import metrics
+from .broker.client_id import bound_client_id
 from .config import MqttSettings
+from .live.hub import LiveEvent
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,13 @@ class Alert:
         out["recipients"] = list(self.recipients)
         return out
 
+    def for_stream(self, device_id: int) -> dict[str, Any]:
+        """What a circle's live stream shows of it (no recipient list; the device's id)."""
+        out = self.as_json()
+        del out["recipients"]
+        out["device_id"] = device_id
+        return out
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LivePosition:
@@ -58,6 +69,7 @@ class LivePosition:
 
     circle_id: str
     payload: Mapping[str, Any]
+    recipients: tuple[str, ...] = ()  #: the circle's in-plan members
 
 
 class AlertPublisher:
@@ -65,6 +77,15 @@ class AlertPublisher:
         self.settings = settings
         self._queue: asyncio.Queue[Alert | LivePosition] = asyncio.Queue(queue_max)
         self.dropped = 0
+
+    def live_event(self, circle_id: str, event: LiveEvent) -> None:
+        """The live hub's tap: each position it publishes (throttled by its rules, never the
+        newest fix dropped) goes to the MQTT live topics too."""
+        if event.kind == "position":
+            live = LivePosition(
+                circle_id=circle_id, payload=event.data, recipients=event.recipients
+            )
+            self.publish_live(live)
 
     def publish_live(self, live: LivePosition) -> None:
         """Best effort: a live position is dropped when the queue is half full (the next one
@@ -91,7 +112,7 @@ class AlertPublisher:
                     s.port,
                     username=s.username,
                     password=s.password,
-                    identifier=f"{s.client_id}-alerts",
+                    identifier=bound_client_id(s, "alerts"),
                 ) as client:
                     metrics.mqtt_connected.labels("alerts").set(1)
                     while True:
@@ -106,14 +127,24 @@ class AlertPublisher:
 
     async def _send(self, client: aiomqtt.Client, alert: Alert | LivePosition) -> None:
         if isinstance(alert, LivePosition):
+            # retained, one topic per device: an app that subscribes later gets where each
+            # device of the circle was last (``.../live/<device id>``)
+            live = json.dumps(alert.payload, separators=(",", ":"))
+            device = alert.payload.get("device_id", "")
             topic = self.settings.live_topic.format(circle_id=alert.circle_id)
-            await client.publish(topic, json.dumps(alert.payload, separators=(",", ":")), qos=0)
+            await client.publish(f"{topic}/{device}", live, qos=0, retain=True)
+            for member in alert.recipients:
+                mine = member_topic(alert.circle_id, member, "live")
+                await client.publish(f"{mine}/{device}", live, qos=0, retain=True)
             return
         payload = json.dumps(alert.as_json(), separators=(",", ":"))
         topic = self.settings.alerts_topic.format(circle_id=alert.circle_id)
         await client.publish(topic, payload, qos=1)
         for member in alert.recipients:
-            await client.publish(
-                f"circles/{alert.circle_id}/members/{member}/alerts", payload, qos=1
-            )
+            await client.publish(member_topic(alert.circle_id, member, "alerts"), payload, qos=1)
         metrics.alerts_published.labels(alert.kind).inc()
+
+
+def member_topic(circle_id: str, account: str, kind: str) -> str:
+    """``circles/<circle>/members/<account>/<kind>`` (kind: alerts or live): one member's."""
+    return f"circles/{circle_id}/members/{account}/{kind}"

@@ -14,16 +14,14 @@ import logging
 import secrets
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
-from entitlements import Snapshot
 from protocols import registry
 
 from .alerts import AlertPublisher
@@ -32,21 +30,30 @@ from .api import accounts as accounts_api
 from .api import admin as admin_api
 from .api import circles as circles_api
 from .api import live as live_api
+from .api import mqtt as mqtt_api
+from .broker import members as broker_members
 from .config import Settings
 from .entitlement_service import EntitlementService
-from .geofencing import GeofenceProcessor
-from .keys import ENTITLEMENTS, LIVE, MQTT_INGEST, POOL, SETTINGS, WRITER
+from .keys import ENTITLEMENTS, LIVE, MQTT_INGEST, POOL, SETTINGS, SUPERVISOR, WRITER
 from .listeners.http import add_phone_routes, osmand_app
+from .listeners.http import runner as http_runner
 from .listeners.mqtt import MqttIngest
-from .listeners.tcp import TcpListener
+from .listeners.tcp import ConnectionCap, TcpListener
 from .listeners.udp import UdpListener
 from .live.hub import LiveHub
+from .live.revoke import run_revocations
 from .live.streams import LiveStreams, Tickets
-from .pipeline.batcher import BatchProcessor, Writer
+from .pipeline.batcher import Writer
+from .pipeline.commit import Committer
+from .pipeline.deliver import Delivery
 from .pipeline.filters import Filters
+from .pipeline.geofence import GeofenceStage
 from .pipeline.identify import DeviceDirectory
 from .pipeline.intake import Intake
 from .pipeline.route import Router
+from .store import geofence_state
+from .store import writer as store_writer
+from .supervisor import Supervisor, TaskFailed
 from .web import routes as web_routes
 
 log = logging.getLogger(__name__)
@@ -65,21 +72,28 @@ class Gateway:
     directory: DeviceDirectory
     entitlements: EntitlementService
     app: web.Application
+    alerts: AlertPublisher
+    supervisor: Supervisor
     mqtt: MqttIngest | None = None
+    broker_access: broker_members.BrokerAccess | None = None
+    live: LiveHub | None = None
     tcp: list[TcpListener] = field(default_factory=list)
     udp: list[UdpListener] = field(default_factory=list)
     runners: list[web.AppRunner] = field(default_factory=list)
     http_port: int = 0
     osmand_port: int = 0
-    #: extra long-running coroutines (entitlement refresh, place refresh ...)
-    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    sites: list[tuple[str, web.TCPSite]] = field(default_factory=list)
 
 
-async def _connect_writer(url: str) -> psycopg.AsyncConnection[Any]:
-    return await psycopg.AsyncConnection.connect(url, connect_timeout=5)
+async def _connect_writer(url: str, statement_timeout_ms: int) -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(
+        url, **store_writer.connection_kwargs(statement_timeout_ms)
+    )
 
 
-async def build(settings: Settings, processors: list[BatchProcessor] | None = None) -> Gateway:
+async def build(settings: Settings) -> Gateway:
+    """Every stage, built in the order data flows, each handed what it needs (no wiring
+    after construction)."""
     pool = AsyncConnectionPool(
         settings.database.url,
         min_size=settings.database.pool_min,
@@ -88,37 +102,37 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
         kwargs={"connect_timeout": 5},
     )
     await pool.open(wait=True, timeout=30)
-    directory = DeviceDirectory(pool, settings.devices)
+    directory = DeviceDirectory(pool, settings.devices, settings.database.url)
     await directory.load_all()
+    intake = Intake(settings.pipeline.queue_max, settings.pipeline.queue_max_bytes)
     filters = Filters(settings.filters)
     async with pool.connection() as conn:
-        rows = await (
-            await conn.execute("select device_id, fix_time, lat, lon from latest_positions")
-        ).fetchall()
-    for device_id, fix_time, lat, lon in rows:
-        filters.remember(device_id, fix_time, lat, lon)
-    intake = Intake(settings.pipeline.queue_max)
-    url = settings.database.url
-    writer = Writer(
-        intake, lambda: _connect_writer(url), filters, settings.pipeline, processors or []
-    )
-    entitlements = EntitlementService(settings.database.url)
-    alerts = AlertPublisher(settings.mqtt)
-    w = settings.web
-    hub = LiveHub(
-        interval_s=w.live_interval_s, ring_size=w.live_ring_size, reader_queue=w.live_reader_queue
-    )
-    geofencing = GeofenceProcessor(settings.database.url, entitlements, alerts, live=hub)
-    await geofencing.load()
-    entitlements.on_reload.append(geofencing.on_snapshot)
-
-    async def revoke_readers(snapshot: Snapshot) -> None:
-        now = datetime.now(UTC)
-        hub.revoke(lambda circle: snapshot.alert_recipients(circle, now))
-
-    entitlements.on_reload.append(revoke_readers)
+        for device_id, fix_time, lat, lon in await geofence_state.latest_fixes(conn):
+            filters.remember(device_id, fix_time, lat, lon)
+    geofence = GeofenceStage(settings.database.url)
+    await geofence.load()
+    entitlements = EntitlementService(settings.database.url, on_reload=(geofence.on_snapshot,))
+    broker_access = broker_members.BrokerAccess(settings.mqtt, settings.database.url, entitlements)
     await entitlements.reload()
-    writer.processors.insert(0, geofencing)
+    alerts = AlertPublisher(settings.mqtt)
+    page = settings.web
+    live = LiveHub(
+        interval_s=page.live_interval_s,
+        ring_size=page.live_ring_size,
+        reader_queue=page.live_reader_queue,
+        taps=(alerts.live_event,),
+    )
+    url, timeout_ms = settings.database.url, settings.database.statement_timeout_ms
+    committer = Committer(lambda: _connect_writer(url, timeout_ms), settings.pipeline)
+    writer = Writer(
+        intake,
+        filters,
+        geofence,
+        committer,
+        Delivery(intake, alerts, directory, live),
+        settings.pipeline,
+        entitlements.current,
+    )
     router = Router(directory, intake, gate=entitlements.gate)
     app = web.Application(client_max_size=settings.limits.max_http_body_bytes)
     app[SETTINGS] = settings
@@ -134,22 +148,40 @@ async def build(settings: Settings, processors: list[BatchProcessor] | None = No
     members.add_routes(app)
     admin_api.add_routes(app)
     openapi.add_routes(app)
-    app[LIVE] = hub
+    app[LIVE] = live
     secret = settings.web.ticket_secret.encode() or secrets.token_bytes(32)
     LiveStreams(
-        hub, live_api.authorise, Tickets(secret), send_buffer_bytes=w.live_send_buffer_bytes
+        live, live_api.authorise, Tickets(secret), send_buffer_bytes=page.live_send_buffer_bytes
     ).add_routes(app)
     web_routes.add_routes(app, settings.web)
-    add_phone_routes(app, router)
-    gw = Gateway(settings, pool, intake, writer, router, directory, entitlements, app)
-    gw.background.append(entitlements.run)
-    gw.background.append(alerts.run)
-    return gw
+    add_phone_routes(app, router, settings.limits.http_body_timeout_s)
+    app[broker_members.BROKER_ACCESS] = broker_access
+    mqtt_api.add_routes(app)
+    supervisor = Supervisor(settings.supervision)
+    app[SUPERVISOR] = supervisor
+    mqtt = MqttIngest(settings.mqtt, router, settings.limits)
+    app[MQTT_INGEST] = mqtt
+    return Gateway(
+        settings,
+        pool,
+        intake,
+        writer,
+        router,
+        directory,
+        entitlements,
+        app,
+        alerts,
+        supervisor,
+        mqtt,
+        broker_access,
+        live,
+    )
 
 
 async def start_listeners(gw: Gateway) -> None:
     s = gw.settings
     host = s.ports.host
+    cap = ConnectionCap(s.limits.max_connections)  # one for every TCP listener
     for name in TCP_PORTS:
         port = getattr(s.ports, name)
         if port:
@@ -162,6 +194,7 @@ async def start_listeners(gw: Gateway) -> None:
                 gw.router,
                 s.limits,
                 s.ports.reuse_port,
+                cap=cap,
             )
             await listener.start()
             gw.tcp.append(listener)
@@ -176,6 +209,7 @@ async def start_listeners(gw: Gateway) -> None:
             gw.router,
             s.limits,
             s.ports.reuse_port,
+            cap=cap,
         )
         await listener.start()
         gw.tcp.append(listener)
@@ -190,57 +224,93 @@ async def start_listeners(gw: Gateway) -> None:
         )
         await udp.start()
         gw.udp.append(udp)
-    runner = web.AppRunner(gw.app, access_log=None)
+    runner = http_runner(gw.app, s.limits)
     await runner.setup()
     site = web.TCPSite(runner, s.http.host, s.http.port, reuse_port=s.ports.reuse_port or None)
     await site.start()
     gw.runners.append(runner)
+    gw.sites.append(("http-api", site))
     gw.http_port = s.http.port
     log.info("HTTP API on %s:%d", s.http.host, s.http.port)
     if s.ports.osmand:
-        runner = web.AppRunner(osmand_app(gw.router, s.limits.max_http_body_bytes), access_log=None)
+        osmand = osmand_app(
+            gw.router, s.limits.max_http_body_bytes, gw.pool, s.limits.http_body_timeout_s
+        )
+        runner = http_runner(osmand, s.limits)
         await runner.setup()
-        await web.TCPSite(
+        osmand_site = web.TCPSite(
             runner, host, s.ports.osmand, reuse_port=s.ports.reuse_port or None
-        ).start()
+        )
+        await osmand_site.start()
         gw.runners.append(runner)
+        gw.sites.append(("http-osmand", osmand_site))
         gw.osmand_port = s.ports.osmand
         log.info("listening for osmand on http %s:%d", host, s.ports.osmand)
+
+
+async def _site_serving(site: web.TCPSite) -> None:
+    """Runs while the site's server serves (aiohttp keeps its ``asyncio.Server`` private)."""
+    server = getattr(site, "_server", None)
+    if server is None:
+        raise RuntimeError(f"HTTP site {site.name} has no server")
+    await server.serve_forever()
+
+
+def supervise(gw: Gateway) -> None:
+    """Start every long-running task under the one supervisor."""
+    sup = gw.supervisor
+    sup.start("writer", gw.writer.run())
+    if gw.mqtt is not None:
+        sup.start("mqtt-ingest", gw.mqtt.run())
+    sup.start("alerts", gw.alerts.run())
+    sup.start("entitlements", gw.entitlements.run())
+    sup.start("directory", gw.directory.run())
+    if gw.broker_access is not None:
+        sup.start("broker-access", gw.broker_access.run())
+    if gw.live is not None:
+        sup.start("live-revocations", run_revocations(gw.live, gw.entitlements))
+    for listener in gw.tcp:
+        sup.start(f"tcp-{listener.name}", listener.serving())
+    for udp in gw.udp:
+        sup.start(f"udp-{udp.name}", udp.serving())
+    for name, site in gw.sites:
+        sup.start(name, _site_serving(site))
 
 
 async def serve(
     settings: Settings,
     stop: asyncio.Event | None = None,
-    processors: list[BatchProcessor] | None = None,
     on_ready: Callable[[Gateway], Awaitable[None]] | None = None,
 ) -> None:
-    """Run until ``stop`` is set or SIGTERM/SIGINT arrives; then drain and close."""
+    """Run until ``stop`` is set or SIGTERM/SIGINT arrives; then drain and close.
+
+    Raises ``TaskFailed`` (after draining) when a supervised task ended on its own.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    gw = await build(settings, processors)
-    gw.mqtt = MqttIngest(settings.mqtt, gw.router)
-    gw.app[MQTT_INGEST] = gw.mqtt
+    gw = await build(settings)
     await start_listeners(gw)
     tune_interpreter()
-    writer_task = asyncio.create_task(gw.writer.run(), name="writer")
-    mqtt_task = asyncio.create_task(gw.mqtt.run(), name="mqtt-ingest")
-    extra = [asyncio.create_task(c(), name="background") for c in gw.background]
+    supervise(gw)
     log.info("trackgw serving", extra={"count": len(gw.directory)})
     if on_ready is not None:
         await on_ready(gw)
     stop_task = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait(
-        {stop_task, writer_task, mqtt_task}, return_when=asyncio.FIRST_COMPLETED
-    )
-    for task in (writer_task, mqtt_task):
-        if task in done and task.exception() is not None:
-            log.error("a pipeline task failed", exc_info=task.exception())
+    failed_task = asyncio.create_task(gw.supervisor.failed.wait())
+    await asyncio.wait({stop_task, failed_task}, return_when=asyncio.FIRST_COMPLETED)
+    failure = gw.supervisor.failure
+    if failure is not None:
+        # /readyz already says so; give a load balancer a moment to see it before we go
+        await asyncio.sleep(settings.supervision.fail_grace_s)
     log.info("stopping: draining what is in flight")
-    await shutdown(gw, writer_task, mqtt_task, extra)
+    await shutdown(gw)
     stop_task.cancel()
+    failed_task.cancel()
+    if failure is not None:
+        raise failure
 
 
 #: the interpreter's thread switch interval while serving (Python's default is 5 ms)
@@ -262,14 +332,14 @@ def tune_interpreter() -> None:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
-async def shutdown(
-    gw: Gateway,
-    writer_task: asyncio.Task[None],
-    mqtt_task: asyncio.Task[None],
-    extra: list[asyncio.Task[None]],
-) -> None:
-    for task in extra:
-        task.cancel()
+async def shutdown(gw: Gateway) -> None:
+    sup = gw.supervisor
+    sup.stopping = True
+    writer_task = sup.tasks.get("writer")
+    mqtt_task = sup.tasks.get("mqtt-ingest")
+    await sup.stop(
+        ["alerts", "entitlements", "directory", "broker-access", "live-revocations"], within_s=5
+    )
     for listener in gw.tcp:
         listener.stop_accepting()
     for udp in gw.udp:
@@ -277,18 +347,24 @@ async def shutdown(
     if gw.mqtt is not None:
         gw.mqtt.stop_reading()
     gw.intake.close()
-    try:
-        await asyncio.wait_for(writer_task, 30)
-    except (TimeoutError, Exception):
-        log.exception("the writer did not drain in time")
+    if writer_task is not None:
+        try:
+            await asyncio.wait_for(asyncio.shield(writer_task), 30)
+        except (TimeoutError, Exception):
+            log.exception("the writer did not drain in time")
     if gw.mqtt is not None:
         await gw.mqtt.close()
-        mqtt_task.cancel()
+        if mqtt_task is not None:
+            mqtt_task.cancel()
     for listener in gw.tcp:
         await listener.close()
     for udp in gw.udp:
         await udp.close()
+    await sup.stop(within_s=5)
     for runner in gw.runners:
         await runner.cleanup()
     await gw.pool.close()
     log.info("stopped")
+
+
+__all__ = ["Gateway", "TaskFailed", "build", "serve", "shutdown", "start_listeners"]

@@ -9,7 +9,9 @@ An override is ``TRACKGW_<SECTION>_<KEY>`` in upper case, e.g. ``TRACKGW_DATABAS
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -32,6 +34,8 @@ class DatabaseSettings:
     url: str = "postgresql://trackgw@127.0.0.1:55432/trackgw"
     pool_min: int = 2
     pool_max: int = 8
+    #: the writer's connection cancels a statement that runs longer (then retries the batch)
+    statement_timeout_ms: int = 15_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,16 @@ class MqttSettings:
     alerts_topic: str = "circles/{circle_id}/alerts"
     live_topic: str = "circles/{circle_id}/live"
     keepalive_s: int = 30
+    #: the broker's dynamic security admin: the gateway provisions members' clients with it
+    admin_username: str = "trackgw-admin"
+    admin_password: str = "admin-dev-secret"
+    #: the broker address members' apps are told to use (default: host and port above)
+    public_host: str = ""
+    public_port: int = 0
+
+
+#: the admin token's default: refused on any bind but loopback
+DEV_ADMIN_TOKEN = "dev-admin-token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +70,7 @@ class HttpSettings:
     host: str = "127.0.0.1"
     #: API, /healthz, /readyz, /metrics, Stripe webhook, OwnTracks/Overland HTTP ingestion
     port: int = 8088
-    admin_token: str = "dev-admin-token"
+    admin_token: str = DEV_ADMIN_TOKEN
     stripe_webhook_secret: str = "whsec_dev"
 
 
@@ -86,6 +100,15 @@ class LimitSettings:
     #: rejected frames tolerated on one connection before it is closed
     max_errors_per_connection: int = 3
     max_http_body_bytes: int = 1_048_576
+    #: open TCP device connections across every TCP listener (beside the per-IP cap)
+    max_connections: int = 20_000
+    #: an HTTP client must send a whole request head within this many seconds of connecting
+    #: or of its previous answer (aiohttp's keep-alive timer, which no byte resets)
+    http_header_timeout_s: float = 15.0
+    #: ... and its body within this many seconds after the head
+    http_body_timeout_s: float = 30.0
+    #: MQTT messages read but not yet routed; past this the gateway stops reading the socket
+    mqtt_inbox_max: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +121,9 @@ class PipelineSettings:
     queue_max: int = 50_000
     #: after a failed write, wait this long before retrying (doubling, capped at 5 s)
     retry_initial_ms: int = 200
+    #: the intake is also bounded by the bytes its data came in as (whichever bound is hit
+    #: first makes listeners wait)
+    queue_max_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +135,9 @@ class FilterSettings:
     drop_duplicates: bool = True
     #: implied speed between consecutive fixes above this is a jump (0 disables)
     max_speed_kmh: float = 1200.0
+    #: this many jump-dropped fixes in a row that are consistent with each other re-anchor
+    #: the filter on the newest of them (it is accepted)
+    jump_reanchor_fixes: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +145,25 @@ class DeviceSettings:
     #: register unknown devices into the holding account instead of refusing them
     auto_register: bool = False
     holding_account: str = "holding"
+    #: unknown ids remembered as unknown (per directory version; least recently used dropped)
+    negative_cache_max: int = 100_000
+    #: database lookups of ids not in the directory, per second (a token bucket): the
+    #: directory learns new devices by NOTIFY, a lookup only covers that NOTIFY's delay
+    #: (e.g. a fleet provisioned in bulk that connects at once); past the bucket an id not
+    #: in the directory is unknown at once
+    lookups_per_s: float = 50.0
+    lookups_burst: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionSettings:
+    #: after a supervised task died, /readyz reports failing this long before the drain
+    #: starts and the process exits non-zero (so a load balancer sees it first)
+    fail_grace_s: float = 1.0
+    #: TESTS ONLY (fault injection): the name of a supervised task to kill with an injected
+    #: exception ``fault_after_s`` after start ("" = none); see docs/architecture.md
+    fault_task: str = ""
+    fault_after_s: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +235,7 @@ class Settings:
     devices: DeviceSettings = field(default_factory=DeviceSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     web: WebSettings = field(default_factory=WebSettings)
     log_level: str = "INFO"
     log_format: str = "json"
@@ -291,8 +340,65 @@ def _coerce(raw: Any, hint: Any) -> Any:
     raise ValueError(f"unsupported setting type {hint!r}")
 
 
-def _validate(s: Settings) -> list[str]:
+#: the secrets a gateway reachable from other hosts must have set: (setting, default)
+SECRETS = (
+    ("http.admin_token", HttpSettings().admin_token),
+    ("http.stripe_webhook_secret", HttpSettings().stripe_webhook_secret),
+    ("mqtt.password", MqttSettings().password),
+    ("mqtt.admin_password", MqttSettings().admin_password),
+)
+#: what the example file and documentation put where a secret belongs
+_PLACEHOLDER = re.compile(
+    r"change.?me|replace.?me|placeholder|example|^(secret|password|token|todo|x+)$|^<.*>$|\.\.\.",
+    re.IGNORECASE,
+)
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip()).is_loopback
+    except ValueError:
+        return False  # a host name (or "", every address): assume it is reachable
+
+
+def weak_secret(value: str, default: str) -> str | None:
+    """Why ``value`` is no secret (empty, the built-in default, a placeholder), or None."""
+    if not value.strip():
+        return "is empty"
+    if value == default:
+        return "is the built-in development default"
+    if _PLACEHOLDER.search(value):
+        return f"is a placeholder ({value!r})"
+    return None
+
+
+def _secret_problems(s: Settings) -> list[str]:
+    """A gateway bound to a non-loopback address refuses to start with a weak secret."""
+    exposed = [
+        f"{name} = {host!r}"
+        for name, host in (("http.host", s.http.host), ("ports.host", s.ports.host))
+        if not is_loopback(host)
+    ]
+    if not exposed:
+        return []
     problems = []
+    for dotted, default in SECRETS:
+        section, key = dotted.split(".")
+        why = weak_secret(getattr(getattr(s, section), key), default)
+        if why is not None:
+            env_key = "TRACKGW_" + dotted.replace(".", "_").upper()
+            problems.append(
+                f"{dotted} {why}: not allowed when listening beyond loopback"
+                f" ({', '.join(exposed)}); set a secret in {dotted} or {env_key}"
+            )
+    return problems
+
+
+def _validate(s: Settings) -> list[str]:
+    problems = _secret_problems(s)
     for name in ("auto", "gt06", "teltonika", "teltonika_udp", "h02", "tk103", "watch", "osmand"):
         port = getattr(s.ports, name)
         if not 0 <= port <= 65535:
@@ -303,8 +409,16 @@ def _validate(s: Settings) -> list[str]:
         problems.append("pipeline.batch_max must be at least 1")
     if s.pipeline.queue_max < s.pipeline.batch_max:
         problems.append("pipeline.queue_max must be at least pipeline.batch_max")
+    if s.pipeline.queue_max_bytes < 1:
+        problems.append("pipeline.queue_max_bytes must be at least 1")
     if s.limits.max_garbage_bytes < 0:
         problems.append("limits.max_garbage_bytes must not be negative")
+    for name in ("max_connections", "mqtt_inbox_max"):
+        if getattr(s.limits, name) < 1:
+            problems.append(f"limits.{name} must be at least 1")
+    for name in ("idle_timeout_s", "http_header_timeout_s", "http_body_timeout_s"):
+        if not getattr(s.limits, name) > 0:
+            problems.append(f"limits.{name} must be more than 0")
     if s.log_format not in {"json", "text"}:
         problems.append(f"log_format must be 'json' or 'text', got {s.log_format!r}")
     if s.api.token_ttl_days < 1 or s.api.invite_ttl_days < 1 or s.api.deletion_code_ttl_s < 1:

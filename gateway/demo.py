@@ -112,7 +112,8 @@ async def run_reporter(settings: Settings, interval_s: float = 5.0) -> None:
                 positions, alerts = await cur.fetchone() or (0, 0)
             log.info(
                 "demo: %d positions stored for the demo phone, %d place alerts for circle %r"
-                " (watch them: mosquitto_sub -p %d -u member -P member-secret -t 'circles/%s/#')",
+                " (watch them: mosquitto_sub -p %d -u trackgw-operator -P operator-dev-secret"
+                " -t 'circles/%s/#')",
                 positions,
                 alerts,
                 DEMO_CIRCLE,

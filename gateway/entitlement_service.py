@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +41,13 @@ REFUSALS = {
 
 
 class EntitlementService:
-    def __init__(self, url: str, refresh_s: float = 60.0, debounce_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        url: str,
+        refresh_s: float = 60.0,
+        debounce_s: float = 0.05,
+        on_reload: Sequence[Callable[[Snapshot], Awaitable[None]]] = (),
+    ) -> None:
         self.url = url
         self.refresh_s = refresh_s
         self.debounce_s = debounce_s
@@ -51,13 +57,40 @@ class EntitlementService:
         self._inflight: asyncio.Task[Snapshot] | None = None
         self._inflight_started = 0.0
         #: called with each new snapshot after it is swapped in (e.g. reload places)
-        self.on_reload: list[Callable[[Snapshot], Awaitable[None]]] = []
+        self.on_reload: tuple[Callable[[Snapshot], Awaitable[None]], ...] = tuple(on_reload)
+        #: devices a reload was asked for because this snapshot did not know them: at most
+        #: one reload per device per snapshot version (a flood cannot rebuild per frame)
+        self._asked: set[str] = set()
+        self._asked_version = -1
+        #: set while LISTENing (after the catch-up reload that follows each connect)
+        self.listening = asyncio.Event()
+        #: set (and replaced) at each swap: what ``wait_newer`` waits on
+        self._swapped = asyncio.Event()
         metrics.entitlement_snapshot_age.set_function(self.age_s)
 
     @property
     def snapshot(self) -> Snapshot:
         if self._snapshot is None:
             raise RuntimeError("entitlements not loaded yet")
+        return self._snapshot
+
+    @property
+    def version(self) -> int:
+        """The version of the snapshot in use (0 before the first load)."""
+        return self._version
+
+    async def wait_newer(self, version: int, timeout_s: float) -> int:
+        """Wait until a snapshot newer than ``version`` is in use, or ``timeout_s`` passed;
+        the version in use then. For parts that follow every change (the broker's ACLs,
+        live readers) without being hooks of the reload."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while self._version <= version:
+                    await self._swapped.wait()
+        return self._version
+
+    def current(self) -> Snapshot | None:
+        """The snapshot in use, or None before the first load."""
         return self._snapshot
 
     def age_s(self) -> float:
@@ -81,9 +114,12 @@ class EntitlementService:
         started = time.monotonic()
         async with await psycopg.AsyncConnection.connect(self.url, connect_timeout=5) as conn:
             snapshot = await load_snapshot(conn, self._version + 1, datetime.now(UTC))
+        metrics.entitlement_rebuilds.inc()
         self._version += 1
         self._snapshot = snapshot  # the swap: one reference assignment
         self._built_mono = started
+        swapped, self._swapped = self._swapped, asyncio.Event()
+        swapped.set()
         for hook in self.on_reload:
             try:
                 await hook(snapshot)
@@ -105,8 +141,10 @@ class EntitlementService:
                 ) as conn:
                     await conn.execute(f"listen {CHANNEL}")
                     await self.reload()  # catch up with what changed while not listening
+                    self.listening.set()
                     await self._listen(conn)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self.listening.clear()
                 log.warning("entitlement listener lost the database: %s; retrying", exc)
                 await asyncio.sleep(1.0)
 
@@ -128,9 +166,16 @@ class EntitlementService:
     async def gate(self, device: Device) -> str | None:
         """The ingestion decision for a provisioned, active device (None = accept)."""
         key = str(device.id)
-        decision = self.snapshot.ingest_decision(key, datetime.now(UTC))
+        snapshot = self.snapshot
+        decision = snapshot.ingest_decision(key, datetime.now(UTC))
         if decision in (IngestDecision.UNKNOWN_DEVICE, IngestDecision.UNKNOWN_ACCOUNT):
-            # provisioned after the snapshot was built: its NOTIFY is on the way
-            await self.reload_soon()
-            decision = self.snapshot.ingest_decision(key, datetime.now(UTC))
+            # provisioned after the snapshot was built: its NOTIFY is on the way. Ask for a
+            # reload once per device and snapshot version, never once per frame.
+            if self._asked_version != snapshot.version:
+                self._asked = set()
+                self._asked_version = snapshot.version
+            if key not in self._asked and len(self._asked) < 10_000:
+                self._asked.add(key)
+                await self.reload_soon()
+                decision = self.snapshot.ingest_decision(key, datetime.now(UTC))
         return None if decision is IngestDecision.ALLOWED else REFUSALS[decision]

@@ -19,4 +19,8 @@ POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool")
 WRITER: web.AppKey[Writer] = web.AppKey("writer")
 MQTT_INGEST: web.AppKey[MqttIngest] = web.AppKey("mqtt_ingest")
 ENTITLEMENTS: web.AppKey[EntitlementService] = web.AppKey("entitlements")
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor")
 LIVE: web.AppKey[LiveHub] = web.AppKey("live")

@@ -110,6 +110,52 @@ entitlement_snapshot_age = Gauge(
     "Age of the entitlement snapshot in use",
     registry=REGISTRY,
 )
+
+dead_letters = Counter(
+    "trackgw_dead_letters_total",
+    "Rows the database refused, stored in dead_letters (the rest of their batch committed)",
+    ["reason"],
+    registry=REGISTRY,
+)
+queue_bytes = Gauge(
+    "trackgw_queue_bytes",
+    "Bytes of device data waiting for the writer",
+    registry=REGISTRY,
+)
+device_lookups = Counter(
+    "trackgw_device_lookups_total",
+    "Ids not in the device directory, by how they were answered"
+    " (database, negative_cache, rate_limited)",
+    ["source"],
+    registry=REGISTRY,
+)
+directory_changes = Counter(
+    "trackgw_device_directory_changes_total",
+    "Device changes the directory learnt by NOTIFY",
+    registry=REGISTRY,
+)
+entitlement_rebuilds = Counter(
+    "trackgw_entitlement_snapshot_rebuilds_total",
+    "Entitlement snapshots built",
+    registry=REGISTRY,
+)
+message_errors = Counter(
+    "trackgw_message_errors_total",
+    "Unexpected exceptions while handling one message (logged; the message rejected)",
+    ["task"],
+    registry=REGISTRY,
+)
+task_up = Gauge(
+    "trackgw_task_up",
+    "1 while a supervised task runs, 0 once it has ended",
+    ["task"],
+    registry=REGISTRY,
+)
+jump_reanchors = Counter(
+    "trackgw_jump_reanchors_total",
+    "Times the jump filter re-anchored on consistent fixes it had dropped",
+    registry=REGISTRY,
+)
 live_events = Counter(
     "trackgw_live_events_total",
     "Events published on circles' live streams",

@@ -1,4 +1,4 @@
-"""Assembles the gateway with its processors and (optionally) the demo, and runs it."""
+"""Migrates, assembles the gateway and (optionally) the demo, and runs it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ async def run_gateway(
     """Migrate, then serve until ``stop`` (or a signal); with ``demo``, also provision the demo
     circle and run a simulated phone."""
     await asyncio.to_thread(migrate.migrate, settings.database.url)
-    tasks: list[asyncio.Task[None]] = []
     if demo:
         key = await asyncio.to_thread(demo_phone.provision, settings.database.url)
         log.info(
@@ -30,13 +29,8 @@ async def run_gateway(
         )
 
     async def on_ready(gw: app.Gateway) -> None:
-        if demo:
-            tasks.append(asyncio.create_task(demo_phone.run_phone(settings), name="demo-phone"))
-            tasks.append(asyncio.create_task(demo_phone.run_reporter(settings), name="demo-report"))
+        if demo:  # supervised like every other task (stopped with the gateway)
+            gw.supervisor.start("demo-phone", demo_phone.run_phone(settings))
+            gw.supervisor.start("demo-report", demo_phone.run_reporter(settings))
 
-    try:
-        await app.serve(settings, stop=stop, on_ready=on_ready)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await app.serve(settings, stop=stop, on_ready=on_ready)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,9 +10,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._geodesy import haversine_m
+from .confirm import Confirm
 from .index import PlaceIndex, expand_ranges
-from .records import PlaceState, Transition, TransitionKind, from_us
-from .state import NO_TIME, Event, GeofenceState, Phase, phase_of, step
+from .records import NO_FIX, PlaceState, Transition, TransitionKind, from_us
+from .state import NO_TIME, Event, GeofenceState, Phase, confirm_pending, due_us, phase_of, step
 
 if TYPE_CHECKING:
     from .engine import Batch, Rules
@@ -197,6 +198,8 @@ class Run:
         force = np.zeros(len(pf), dtype=bool)
         if history is not None:
             force = self._landings(index, pf, pp, inside, d, history)
+            if force.any():  # a landing also confirms leaving any other airport at once
+                force |= outside & np.isin(pf, pf[force])
         seen = np.flatnonzero(inside | outside)
         self._step_pairs(index, airport, pk[seen], pf[seen], pp[seen], inside[seen], force[seen])
 
@@ -239,8 +242,9 @@ class Run:
         inside: NDArray[np.bool_],
         force: NDArray[np.bool_],
     ) -> None:
-        b, get = self.batch, self.state.get
-        dwell_us = round((self.rules.airport_dwell_s if airport else self.rules.dwell_s) * 1e6)
+        b, get, rules = self.batch, self.state.get, self.rules
+        dwell_us = round((rules.airport_dwell_s if airport else rules.dwell_s) * 1e6)
+        base = rules.airport_confirm if airport else rules.confirm
         times = b.time_us[pf].tolist()
         devs = b.device[pf].tolist()
         current = -1
@@ -248,6 +252,7 @@ class Run:
         record: PlaceState | None = None
         original: PlaceState | None = None
         phase = Phase.OUTSIDE
+        confirm = base
         rows = zip(
             pk.tolist(),
             pf.tolist(),
@@ -262,11 +267,22 @@ class Run:
             if k != current:
                 if record is not original and record is not None:
                     self.changed[(did, airport, pid)] = record
-                current, did, pid = k, b.device_ids[dev], index.places[p].id
+                place = index.places[p]
+                current, did, pid = k, b.device_ids[dev], place.id
                 record = original = get(did, pid, airport=airport)
                 phase = phase_of(record)
+                confirm = base if place.confirm is None else place.confirm.over(base)
             if (phase is Phase.INSIDE and ins) or (phase is Phase.OUTSIDE and not ins):
                 continue  # the table's no-op rows, skipped for speed
+            if phase is Phase.DWELLING or phase is Phase.LEAVING:
+                assert record is not None
+                due = due_us(record, confirm, dwell_us)
+                if due is not None and due <= t:  # confirmed by time before this fix
+                    record, confirmed = confirm_pending(record, due)
+                    self._emit(airport, confirmed, record, did, pid, due, f)
+                    phase = phase_of(record)
+                    if (phase is Phase.INSIDE and ins) or (phase is Phase.OUTSIDE and not ins):
+                        continue
             record, event = step(
                 record,
                 device_id=did,
@@ -276,17 +292,64 @@ class Run:
                 inside=ins,
                 dwell_us=dwell_us,
                 force_settled=forced,
+                confirm=confirm,
             )
             phase = phase_of(record)
             if event is not None:
-                self.transitions.append(
-                    Transition(
-                        kind=_EVENT_KIND[(airport, event)],
-                        device_id=did,
-                        place_id=pid,
-                        time=from_us(t),
-                        fix=f,
-                    )
-                )
+                assert record is not None
+                self._emit(airport, event, record, did, pid, t, f)
         if record is not original and record is not None:
             self.changed[(did, airport, pid)] = record
+
+    def _emit(
+        self, airport: bool, event: Event, record: PlaceState, did: str, pid: str, t: int, f: int
+    ) -> None:
+        self.transitions.append(
+            Transition(
+                kind=_EVENT_KIND[(airport, event)],
+                device_id=did,
+                place_id=pid,
+                time=from_us(t),
+                fix=f,
+                since=record.since,
+            )
+        )
+
+
+def confirm_due_records(
+    state: GeofenceState,
+    index: PlaceIndex,
+    *,
+    airport: bool,
+    now_us: int,
+    base: Confirm,
+    dwell_us: int,
+    allowed: Callable[[str, str], bool],
+) -> tuple[list[Transition], list[PlaceState]]:
+    """Pending rows of ``index``'s places whose due instant is at or before ``now_us``."""
+    transitions: list[Transition] = []
+    changed: list[PlaceState] = []
+    for record in list(state.pending()):
+        if record.airport is not airport:
+            continue
+        p = index.position.get(record.place_id)
+        if p is None or not allowed(record.device_id, record.place_id):
+            continue
+        place = index.places[p]
+        confirm = base if place.confirm is None else place.confirm.over(base)
+        due = due_us(record, confirm, dwell_us)
+        if due is None or due > now_us:
+            continue
+        new, event = confirm_pending(record, due)
+        changed.append(new)
+        transitions.append(
+            Transition(
+                kind=_EVENT_KIND[(airport, event)],
+                device_id=record.device_id,
+                place_id=record.place_id,
+                time=from_us(due),
+                fix=NO_FIX,
+                since=new.since,
+            )
+        )
+    return transitions, changed

@@ -26,13 +26,29 @@ How a batch is evaluated, all vectorised over the batch:
 4. Observation per fix: with ``u = max(accuracy or unknown_accuracy_m, accuracy_floor_m)``,
    IN if ``d + u <= -margin_m``, OUT if ``d - u >= margin_m``; nothing if the
    uncertainty circle straddles the edge or ``u > max_accuracy_ratio * size_m``.
-5. The state table (:mod:`geofence.state`) runs over those observations in time order.
+5. The state table (:mod:`geofence.state`) runs over those observations in time order:
+   a change of side is pending until confirmed (:mod:`geofence.confirm`, ``Rules.confirm``
+   and a place's own ``confirm``), by a run of fixes or by time; a pending transition
+   whose due instant comes before a fix is confirmed at that instant first.
 6. Airports: a fresh fix surely inside an airport, at least ``flight_min_km`` from the
    device's previous fix with an implied ground speed in ``[flight_min_kmh,
    flight_max_kmh]``, is a landing: ``flight_landed`` at the nearest such airport,
    then its ``airport_arrival`` at once (dwell does not apply).
 
 The Python-level loop is only over the pairs of step 5 with an observation.
+
+A device that stops reporting while a transition is pending gets it from
+:func:`confirm_due`, which the gateway calls on a timer::
+
+    result = confirm_due(state, zones, now - settle, places_by_device=..., airport_devices=...)
+    # in one transaction: result.transitions -> events (fix == NO_FIX: take the position
+    # from latest_positions), result.changed -> upsert geofence_state; after commit:
+    state.apply(result)
+
+It only confirms what is due at or before the given instant, at its due instant, so
+calling it often, rarely, twice or never (the next fix then confirms it, at the same
+instant) gives the same transitions. Pass an instant that fixes still in flight cannot
+precede: the clock minus the batcher's flush interval and ingest lag (``settle``).
 """
 
 from __future__ import annotations
@@ -44,12 +60,13 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from ._run import History, Run
+from ._run import History, Run, confirm_due_records
+from .confirm import DEFAULT_CONFIRM, Confirm
 from .index import PlaceIndex
 from .records import PlaceState, Transition, TransitionKind, to_us
-from .state import GeofenceState
+from .state import NO_TIME, GeofenceState
 
-__all__ = ["Batch", "Evaluation", "Rules", "Zones", "evaluate"]
+__all__ = ["Batch", "Evaluation", "Rules", "Zones", "confirm_due", "evaluate"]
 
 #: Order of transitions decided by the same fix: leave, land, arrive.
 _KIND_RANK = {
@@ -73,7 +90,13 @@ class Rules:
     margin_m: float = 5.0
     #: A fix whose accuracy exceeds this times the place's size_m is ignored for it.
     max_accuracy_ratio: float = 1.0
-    #: Seconds a device must stay surely inside a place before ``enter`` (0: at once).
+    #: How a change of side is confirmed, for user places (:mod:`geofence.confirm`);
+    #: a place's ``confirm`` overrides it field by field.
+    confirm: Confirm = DEFAULT_CONFIRM
+    #: The same for airport zones.
+    airport_confirm: Confirm = DEFAULT_CONFIRM
+    #: Seconds a device must stay surely inside a place before ``enter`` (a minimum
+    #: stay on top of ``confirm``; 0: none).
     dwell_s: float = 0.0
     #: The same for airport zones.
     airport_dwell_s: float = 0.0
@@ -97,6 +120,9 @@ class Rules:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not (self.max_accuracy_ratio > 0 and self.flight_max_kmh > self.flight_min_kmh):
             raise ValueError("max_accuracy_ratio must be > 0 and flight_max_kmh > flight_min_kmh")
+        for name in ("confirm", "airport_confirm"):
+            if not isinstance(getattr(self, name), Confirm):
+                raise TypeError(f"{name} must be a Confirm, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,4 +245,60 @@ def evaluate(
         newest_time_us=history.newest_t,
         newest_lat=history.newest_lat,
         newest_lon=history.newest_lon,
+    )
+
+
+def confirm_due(
+    state: GeofenceState,
+    zones: Zones,
+    now: datetime,
+    *,
+    places_by_device: Mapping[str, Collection[str]] | None = None,
+    airport_devices: Collection[str] | None = None,
+) -> Evaluation:
+    """Confirm by time the pending transitions due at or before ``now`` (module docstring).
+
+    ``state`` is only read; apply the result like an evaluation's. Its transitions
+    carry their due instant and ``fix == NO_FIX``; it holds no fixes (``late`` and the
+    ``newest_*`` arrays are empty). ``places_by_device`` as for :func:`evaluate`;
+    ``airport_devices``: the ids of the devices with airport alerts (``None``: all).
+    A row of a place no longer in ``zones`` or out of the device's scope stays pending.
+    """
+    now_us = to_us(now)
+    rules = zones.rules
+    transitions: list[Transition] = []
+    changed: list[PlaceState] = []
+
+    def in_scope(device_id: str, place_id: str) -> bool:
+        return places_by_device is None or place_id in places_by_device.get(device_id, ())
+
+    def airport_scope(device_id: str, place_id: str) -> bool:
+        return airport_devices is None or device_id in airport_devices
+
+    sets = [(zones.places, False, rules.confirm, rules.dwell_s, in_scope)]
+    if zones.airports is not None:
+        sets.append(
+            (zones.airports, True, rules.airport_confirm, rules.airport_dwell_s, airport_scope)
+        )
+    for index, airport, base, dwell_s, allowed in sets:
+        found, rows = confirm_due_records(
+            state,
+            index,
+            airport=airport,
+            now_us=now_us,
+            base=base,
+            dwell_us=round(dwell_s * 1e6),
+            allowed=allowed,
+        )
+        transitions.extend(found)
+        changed.extend(rows)
+    transitions.sort(key=lambda tr: (tr.time, _KIND_RANK[tr.kind], tr.device_id, tr.place_id))
+    return Evaluation(
+        transitions=tuple(transitions),
+        changed=tuple(changed),
+        late=np.zeros(0, dtype=bool),
+        device_ids=(),
+        newest_time_us=np.full(0, NO_TIME, dtype=np.int64),
+        newest_lat=np.zeros(0),
+        newest_lon=np.zeros(0),
     )

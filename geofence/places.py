@@ -23,7 +23,10 @@ Feature, each feature one of
 - ``Polygon`` / ``MultiPolygon``: outer rings and holes.
 
 ``properties.id`` (else the feature's own ``id``) names the place; ids must be unique.
-Anything else raises :class:`~geofence.errors.InvalidGeometry` naming the feature.
+``properties.confirm_enter_fixes`` / ``confirm_enter_s`` / ``confirm_exit_fixes`` /
+``confirm_exit_s`` (optional) override the engine's confirmation rule for this place
+(:mod:`geofence.confirm`). Anything else raises
+:class:`~geofence.errors.InvalidGeometry` naming the feature.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +43,7 @@ from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
 from ._geodesy import aeqd_forward, wrap_lon
+from .confirm import PlaceConfirm
 from .errors import InvalidGeometry
 
 __all__ = ["MAX_RADIUS_M", "Place", "PlaceKind", "place_from_feature", "places_from_geojson"]
@@ -73,6 +77,8 @@ class Place:
         local_boundary: the rings of ``local`` (prepared), for distances to the edge.
         reach_m: radius around (lat, lon) of a circle holding the whole place.
         size_m: radius of the largest circle inside the place.
+        confirm: this place's overrides of the confirmation rule; ``None``: the
+            engine's (:class:`~geofence.confirm.PlaceConfirm`).
     """
 
     id: str
@@ -86,6 +92,7 @@ class Place:
     local_boundary: BaseGeometry | None = field(default=None, compare=False, repr=False)
     reach_m: float = field(default=0.0, compare=False)
     size_m: float = field(default=0.0, compare=False)
+    confirm: PlaceConfirm | None = None
 
     @classmethod
     def circle(
@@ -211,9 +218,11 @@ def place_from_feature(feature: Any, *, index: int = 0) -> Place:
     if not isinstance(geometry, Mapping):
         raise InvalidGeometry("missing geometry", where=where)
     try:
-        return _place_from_geometry(str(place_id), geometry, props)
+        place = _place_from_geometry(str(place_id), geometry, props)
+        confirm = PlaceConfirm.from_properties(props)
     except InvalidGeometry as exc:
         raise InvalidGeometry(exc.reason, where=where) from exc
+    return place if confirm is None else replace(place, confirm=confirm)
 
 
 def _place_from_geometry(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from itertools import accumulate
 
 from .base import SessionState
 from .errors import Malformed
@@ -31,6 +33,10 @@ PERCENT = 100.0
 EPOCH_MS_THRESHOLD = 100_000_000_000
 #: Milliseconds per second.
 MS_PER_S = 1000
+#: Deepest nesting of JSON arrays/objects accepted (phone payloads nest 4 or 5 deep). Deeper
+#: documents are refused before parsing, so neither the parser nor ``flatten`` can recurse
+#: towards Python's recursion limit.
+MAX_JSON_DEPTH = 32
 
 
 def utc_now() -> datetime:
@@ -79,7 +85,10 @@ def json_number(value: object, what: str, protocol: str) -> float | None:
     if isinstance(value, bool):
         raise Malformed(f"bad {what}: {value!r}", protocol=protocol)
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past 1.8e308
+            raise Malformed(f"bad {what}: number too large", protocol=protocol) from None
     elif isinstance(value, str):
         return None if not value.strip() else parse_float(value, what, protocol)
     else:
@@ -127,22 +136,56 @@ def scalar(value: object) -> AttributeValue:
     """A JSON value as an attribute value: scalars as they are, lists/objects as JSON text."""
     if value is None or isinstance(value, str | int | float | bool):
         return value
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
 
 
-def flatten(prefix: str, data: Mapping[str, object], out: dict[str, AttributeValue]) -> None:
-    """Nested JSON objects as ``prefix.key`` attributes (lists as JSON text)."""
+def flatten(
+    prefix: str, data: Mapping[str, object], out: dict[str, AttributeValue], depth: int = 0
+) -> None:
+    """Nested JSON objects as ``prefix.key`` attributes (lists as JSON text), at most
+    ``MAX_JSON_DEPTH`` levels (``load_json`` already refused deeper documents)."""
+    if depth > MAX_JSON_DEPTH:
+        raise Malformed(f"attributes nested deeper than {MAX_JSON_DEPTH}", protocol="")
     for key, value in data.items():
         name = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, Mapping):
-            flatten(name, value, out)
+            flatten(name, value, out, depth + 1)
         else:
             out[name] = scalar(value)
 
 
+#: a JSON string (escapes included), to blank out before counting brackets
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+#: every byte but the four brackets, deleted by ``bytes.translate``
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth(frame: bytes) -> int:
+    """The deepest nesting of arrays/objects in ``frame`` (brackets inside strings not
+    counted), without parsing it."""
+    brackets = _JSON_STRING.sub(b"", frame).translate(None, _NOT_BRACKETS)
+    return max(accumulate(_BRACKET_STEP[b] for b in brackets), default=0)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def load_json(frame: bytes, protocol: str) -> object:
+    """Strict JSON: no ``NaN``/``Infinity`` (not JSON, but Python's parser takes them), at
+    most ``MAX_JSON_DEPTH`` levels deep, integers of at most 4300 digits (Python's limit)."""
+    # Cheap first: nesting is at most the number of opening brackets.
+    if frame.count(b"[") + frame.count(b"{") > MAX_JSON_DEPTH:
+        depth = json_depth(frame)
+        if depth > MAX_JSON_DEPTH:
+            raise Malformed(
+                f"JSON nested {depth} deep, more than {MAX_JSON_DEPTH}",
+                protocol=protocol,
+                data=frame,
+            )
     try:
-        return json.loads(frame)
+        return json.loads(frame, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise Malformed(f"invalid JSON: {exc}", protocol=protocol, data=frame) from None
 

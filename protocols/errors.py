@@ -3,6 +3,7 @@
     ProtocolError                 peer sent something we cannot use (never our own bug)
      +-- Malformed                structure or field is wrong (bad length, bad number, bad field)
      |    +-- BadChecksum         the frame's checksum does not match its content
+     |    +-- BadValue            a decoded value the model cannot hold (NaN, NUL, out of range)
      +-- FrameTooLarge            a frame (or unframed garbage) exceeds the protocol's bound
      +-- UnsupportedMessage       a well-formed frame of a type we do not decode
      +-- NotIdentified            data arrived before the device said who it is
@@ -54,6 +55,14 @@ class Malformed(ProtocolError):
 
 class BadChecksum(Malformed):
     """A frame whose checksum (CRC, XOR) does not match its content."""
+
+
+class BadValue(Malformed, ValueError):
+    """A decoded field the message model refuses: a NaN or infinite number, a NUL byte or
+    unencodable text, an integer past what the store holds, attributes too many or too big.
+
+    Raised by the model's own constructors (``protocols.model``), so every decoder gets the
+    check; also a ``ValueError`` for callers that build messages themselves."""
 
 
 class FrameTooLarge(ProtocolError):

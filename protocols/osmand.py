@@ -94,8 +94,9 @@ def _decode_query(frame: bytes, state: SessionState) -> list[Message]:
     battery = common.optional_float(params.get("batt", ""), "batt", PROTOCOL)
     if bool(lat_text.strip()) != bool(lon_text.strip()):
         missing = "lon" if lat_text.strip() else "lat"
-        raise Malformed(f"{missing} missing beside the other coordinate", protocol=PROTOCOL,
-                        data=frame)
+        raise Malformed(
+            f"{missing} missing beside the other coordinate", protocol=PROTOCOL, data=frame
+        )
     if not lat_text.strip():
         if battery is not None:
             attributes["battery_pct"] = battery

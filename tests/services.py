@@ -30,7 +30,8 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway import app, config
-from gateway.store import admin
+from gateway.broker.client_id import bound_client_id
+from gateway.store import admin, credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_PORT = int(os.environ.get("TRACKGW_PG_PORT", "55432"))
@@ -41,10 +42,13 @@ ADMIN_URL = f"postgresql://trackgw@127.0.0.1:{PG_PORT}/postgres"
 TEST_DB = os.environ.get("TRACKGW_TEST_DB", "trackgw_test")
 TEST_URL = f"postgresql://trackgw@127.0.0.1:{PG_PORT}/{TEST_DB}"
 
-#: users of the project's broker (deploy/mosquitto/users)
+#: users of the project's broker (deploy/mosquitto/users); members get their own clients
+#: from the gateway (gateway/broker/members.py), there is no shared member user
 GATEWAY_USER = ("trackgw-gateway", "gateway-dev-secret")
+ADMIN_USER = ("trackgw-admin", "admin-dev-secret")
+#: reads the circle-wide topics circles/# (operators' dashboards); no member can
+OPERATOR_USER = ("trackgw-operator", "operator-dev-secret")
 PHONE_USERS = {"alice": "alice-secret", "bob": "bob-secret", "demo-phone": "demo-phone-secret"}
-MEMBER_USER = ("member", "member-secret")
 
 
 #: ports already handed out in this process: each test gateway gets ports of its own
@@ -107,7 +111,11 @@ def settings(db_url: str = TEST_URL, **sections: dict[str, Any]) -> config.Setti
 
 def clear_mqtt_session(client_id: str) -> None:
     """Discard a test gateway's persistent session so the broker stops queueing for it."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=bound_client_id(replace(config.MqttSettings(), client_id=client_id)),
+        clean_session=True,
+    )
     client.username_pw_set(*GATEWAY_USER)
     with contextlib.suppress(OSError):
         client.connect(MQTT_HOST, MQTT_PORT)
@@ -121,9 +129,22 @@ def connect(url: str = TEST_URL) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
+@contextlib.asynccontextmanager
+async def connect_async(url: str = TEST_URL) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        yield conn
+
+
 def provision(protocol: str, unique_id: str, account: str | None = None) -> int:
     with connect() as conn:
         return admin.add_device(conn, protocol, unique_id, account or unique("acct")).id
+
+
+def provision_phone(protocol: str, unique_id: str, account: str | None = None) -> tuple[int, str]:
+    """A phone that authenticates on HTTP: (device id, its secret)."""
+    with connect() as conn:
+        device = admin.add_device(conn, protocol, unique_id, account or unique("acct"))
+        return device.id, credentials.set_device_secret(conn, unique_id)
 
 
 def count_positions(device_id: int) -> int:
@@ -136,9 +157,7 @@ def count_positions(device_id: int) -> int:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(
-    s: config.Settings, processors: list[Any] | None = None
-) -> AsyncIterator[app.Gateway]:
+async def running_gateway(s: config.Settings) -> AsyncIterator[app.Gateway]:
     """The real gateway in this event loop, on its own free ports; stopped (drained) after."""
     stop = asyncio.Event()
     ready: asyncio.Future[app.Gateway] = asyncio.get_running_loop().create_future()
@@ -146,7 +165,7 @@ async def running_gateway(
     async def on_ready(gw: app.Gateway) -> None:
         ready.set_result(gw)
 
-    task = asyncio.create_task(app.serve(s, stop=stop, processors=processors, on_ready=on_ready))
+    task = asyncio.create_task(app.serve(s, stop=stop, on_ready=on_ready))
     try:
         waiting: set[asyncio.Future[Any]] = {task, ready}
         done, _ = await asyncio.wait(waiting, timeout=30, return_when=asyncio.FIRST_COMPLETED)
@@ -164,7 +183,7 @@ async def running_gateway(
 
 def mqtt_client(user: str, password: str | None = None) -> aiomqtt.Client:
     """A client of the project's broker as ``user`` (a phone user's password by default)."""
-    known = {**PHONE_USERS, GATEWAY_USER[0]: GATEWAY_USER[1], MEMBER_USER[0]: MEMBER_USER[1]}
+    known = {**PHONE_USERS, **dict([GATEWAY_USER, OPERATOR_USER, ADMIN_USER])}
     return aiomqtt.Client(
         MQTT_HOST,
         MQTT_PORT,

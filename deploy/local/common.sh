@@ -77,3 +77,39 @@ mq_running() {
   local pid; pid=$(mq_pid)
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q mosquitto "/proc/$pid/comm" 2>/dev/null
 }
+
+# --- the broker's dynamic security plugin -----------------------------------------------------
+DYNSEC_FILE=$MQ_DIR/dynamic-security.json
+DYNSEC_APPLIED=$MQ_DIR/dynsec.applied
+# Debian puts the plugin in the multiarch library folder; other builds elsewhere.
+dynsec_plugin() {
+  local p
+  for p in /usr/lib/*/mosquitto_dynamic_security.so /usr/lib/mosquitto_dynamic_security.so \
+           /usr/local/lib/mosquitto_dynamic_security.so; do
+    [ -f "$p" ] && { echo "$p"; return; }
+  done
+  p=$(dpkg -L mosquitto 2>/dev/null | grep '/mosquitto_dynamic_security\.so$' | head -1 || true)
+  [ -n "$p" ] && echo "$p"
+}
+# "user password roles..." lines of deploy/mosquitto/users, without comments.
+mq_users() { grep -Ev '^[[:space:]]*(#|$)' "$ROOT/deploy/mosquitto/users"; }
+mq_admin() { mq_users | awk '{for(i=3;i<=NF;i++) if($i=="admin"){print $1, $2; exit}}'; }
+# mosquitto_ctrl as the plugin's admin, on our port.
+dynsec() {
+  local admin pass
+  read -r admin pass < <(mq_admin)
+  local out rc=0
+  # (loopback only: its warning about an unencrypted connection is dropped)
+  out=$(mosquitto_ctrl -h 127.0.0.1 -p "$MQTT_PORT" -u "$admin" -P "$pass" dynsec "$@" 2>&1) || rc=$?
+  out=$(printf '%s\n' "$out" | grep -v -e 'without encryption' -e 'visible on the network' -e '^$' || true)
+  if [ "$rc" -eq 0 ]; then [ -z "$out" ] || printf '%s\n' "$out"; else printf '%s\n' "$out" >&2; fi
+  return "$rc"
+}
+# One raw request to the plugin's control topic (mosquitto_rr); prints the JSON response.
+# (mosquitto_ctrl 2.0.11's setDefaultACLAccess sends nothing the plugin applies.)
+dynsec_json() {
+  local admin pass
+  read -r admin pass < <(mq_admin)
+  timeout 10 mosquitto_rr -h 127.0.0.1 -p "$MQTT_PORT" -u "$admin" -P "$pass" \
+    -t '$CONTROL/dynamic-security/v1' -e '$CONTROL/dynamic-security/v1/response' -m "$1"
+}

@@ -1,1 +1,2 @@
-"""The HTTP API (aiohttp): health, metrics, history, places, admin, webhooks."""
+"""The HTTP API (aiohttp): health and metrics, the /v1 member API, the /v1/admin operator
+API, the Stripe webhook (docs/api.md)."""

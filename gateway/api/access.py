@@ -18,6 +18,7 @@ once; the plan's member limit comes from the entitlement snapshot (reloaded on N
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,9 @@ from .ratelimit import Buckets, retry_after
 TOKEN_BUCKETS: web.AppKey[Buckets] = web.AppKey("token_buckets")
 ANONYMOUS_BUCKETS: web.AppKey[Buckets] = web.AppKey("anonymous_buckets")
 SIGNIN_BUCKETS: web.AppKey[Buckets] = web.AppKey("signin_buckets")
+#: exports in progress at once (each holds a database connection of its own)
+EXPORTS: web.AppKey[asyncio.Semaphore] = web.AppKey("exports")
+MAX_EXPORTS = 4
 
 
 def setup(app: web.Application) -> None:
@@ -43,6 +47,7 @@ def setup(app: web.Application) -> None:
     app[TOKEN_BUCKETS] = Buckets(api.token_rate_per_s, api.token_burst)
     app[ANONYMOUS_BUCKETS] = Buckets(api.anonymous_rate_per_s, api.anonymous_burst)
     app[SIGNIN_BUCKETS] = Buckets(api.signin_failures / api.signin_window_s, api.signin_failures)
+    app[EXPORTS] = asyncio.Semaphore(MAX_EXPORTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +149,11 @@ async def circle(
         await service.reload_soon()
         entitlement = service.snapshot.entitlement(circle_id, now)
         recipients = service.snapshot.alert_recipients(circle_id, now)
-    if who.account_id not in recipients:
-        # the snapshot may predate this member's joining: a member who joined within the
-        # limit must not be refused because of it
+    if who.account_id not in recipients and found.joined_at >= service.snapshot.built_at:
+        # the snapshot predates this member's joining (its NOTIFY is on the way): a member
+        # who joined within the limit must not be refused because of it
         await service.reload_soon()
+        entitlement = service.snapshot.entitlement(circle_id, now)
         recipients = service.snapshot.alert_recipients(circle_id, now)
     access = CircleAccess(
         circle_id,

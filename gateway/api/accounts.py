@@ -104,8 +104,7 @@ async def create_token(request: web.Request) -> web.Response:
         for k in keys:
             failures.take(k)
         raise Problem("invalid-credentials", "wrong email or password")
-    if account.status == "suspended":
-        raise Problem("account-suspended", "the account is suspended; contact the operator")
+    # a suspended account may still sign in: to read, export or delete its own data
     now = datetime.now(UTC)
     async with request.app[POOL].connection() as conn:
         if _hasher.check_needs_rehash(stored):
@@ -118,7 +117,7 @@ async def create_token(request: web.Request) -> web.Response:
 
 def _verify(stored: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored, password)
+        return bool(_hasher.verify(stored, password))
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
 
@@ -237,6 +236,14 @@ async def export_me(request: web.Request) -> web.StreamResponse:
     lines. Positions come through a server-side cursor, a batch at a time: memory stays
     bounded however long the history."""
     who = await access.member(request, allow_suspended=True)
+    exports = request.app[access.EXPORTS]
+    if exports.locked():
+        raise access.rate_limited(5.0, "exports in progress on this gateway")
+    async with exports:
+        return await _export(request, who)
+
+
+async def _export(request: web.Request, who: access.Member) -> web.StreamResponse:
     url = request.app[SETTINGS].database.url
     response = web.StreamResponse(
         headers={

@@ -1,4 +1,5 @@
-"""/healthz (the process answers), /readyz (database and broker reachable), /metrics."""
+"""/healthz (the process answers), /readyz (database and broker reachable, every supervised
+task running), /metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import metrics
-from ..keys import MQTT_INGEST, POOL, WRITER
+from ..keys import MQTT_INGEST, POOL, SUPERVISOR, WRITER
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -30,6 +31,15 @@ async def readyz(request: web.Request) -> web.Response:
     writer = app.get(WRITER)
     if writer is not None and writer.intake.full:
         checks["intake"] = "full"
+    supervisor = app.get(SUPERVISOR)
+    if supervisor is not None:
+        if supervisor.failure is not None:
+            checks["tasks"] = f"failed: {supervisor.failure}"
+        elif supervisor.stopping:
+            checks["tasks"] = "stopping"
+        else:
+            down = [name for name, state in supervisor.state().items() if state != "running"]
+            checks["tasks"] = "ok" if not down else "not running: " + ", ".join(down)
     ready = all(v == "ok" for v in checks.values())
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 

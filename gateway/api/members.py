@@ -23,7 +23,7 @@ from .. import exports
 from ..keys import ENTITLEMENTS, POOL, SETTINGS
 from ..pipeline.identify import PHONE_PROTOCOLS, kind_of
 from ..store import accounts as accounts_store
-from ..store import history
+from ..store import credentials, history
 from ..store import members as store
 from ..store import places as places_store
 from ..store.ids import InvalidId, check_unique_id
@@ -77,8 +77,25 @@ async def add_device(request: web.Request) -> web.Response:
             raise Problem(
                 "conflict", "this device id is provisioned to another account or protocol"
             ) from None
+        body = device.to_json()
+        if created and protocol in credentials.HTTP_PROTOCOLS:
+            # shown this once: the phone app's password / token / URL key (docs/mqtt.md)
+            body["secret"] = await credentials.give_device_secret(conn, device.id)
     await service.reload_soon()
-    return jsonio.respond(device.to_json(), 201 if created else 200)
+    return jsonio.respond(body, 201 if created else 200)
+
+
+async def renew_device_secret(request: web.Request) -> web.Response:
+    """A new HTTP secret for one of my phones (the old one stops working at once)."""
+    who = await access.member(request)
+    device_id = await access.own_device(request, who, jsonio.path_int(request, "device"))
+    async with request.app[POOL].connection() as conn:
+        mine = {d.id: d for d in await store.my_devices(conn, who.account_id)}
+        device = mine.get(device_id)
+        if device is None or device.protocol not in credentials.HTTP_PROTOCOLS:
+            raise Problem("not-found", f"no phone {device_id} that signs in over HTTP")
+        secret = await credentials.give_device_secret(conn, device_id)
+    return jsonio.respond({"id": device_id, "secret": secret}, 201)
 
 
 def _check(decide: Any) -> None:
@@ -447,6 +464,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/v1/devices", add_device)
     r.add_get("/v1/devices", list_devices)
     r.add_delete("/v1/devices/{device}", delete_device)
+    r.add_post("/v1/devices/{device}/secret", renew_device_secret)
     r.add_post("/v1/circles", create_circle)
     r.add_get("/v1/circles", list_circles)
     r.add_get("/v1/circles/{circle}", get_circle)

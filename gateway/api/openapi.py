@@ -53,6 +53,7 @@ _TOKEN = _obj(
 _DEVICE = _obj(
     ["id", "unique_id", "protocol", "kind"],
     id={"type": "integer"},
+    secret={"type": "string", "description": "a phone's HTTP secret, only when just added"},
     unique_id={"type": "string"},
     protocol={"type": "string"},
     kind={"type": "string", "enum": ["tag", "phone"]},
@@ -276,6 +277,27 @@ def document() -> dict[str, Any]:
                 body=_obj(["code"], code=_str(32)),
             )
         },
+        "/v1/me/mqtt": {
+            "post": _op(
+                "my own broker client: where to connect, a new password, my topics",
+                (
+                    201,
+                    _obj(
+                        ["host", "port", "username", "password", "topics"],
+                        host={"type": "string"},
+                        port={"type": "integer"},
+                        username={"type": "string"},
+                        password={"type": "string"},
+                        topics=_obj(
+                            ["publish", "subscribe"],
+                            publish={"type": "array", "items": {"type": "string"}},
+                            subscribe={"type": "array", "items": {"type": "string"}},
+                        ),
+                    ),
+                ),
+                (403, 404, 503),
+            )
+        },
         "/v1/me/export": {
             "get": _op(
                 "all my positions, places and events (NDJSON)",
@@ -301,6 +323,14 @@ def document() -> dict[str, Any]:
             "delete": _op(
                 "delete my device and its history",
                 (200, _obj(["id", "deleted"])),
+                (403, 404),
+                params=[_path("device", _INT_ID)],
+            )
+        },
+        "/v1/devices/{device}/secret": {
+            "post": _op(
+                "a new HTTP secret for my phone (OwnTracks/Overland/OsmAnd); the old one stops",
+                (201, _obj(["id", "secret"], id={"type": "integer"}, secret={"type": "string"})),
                 (403, 404),
                 params=[_path("device", _INT_ID)],
             )

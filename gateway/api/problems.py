@@ -46,6 +46,7 @@ TYPES: dict[str, tuple[int, str]] = {
     "rate-limited": (429, "Too many requests"),
     "internal": (500, "Internal error"),
     "email-unavailable": (503, "Email could not be sent"),
+    "broker-unavailable": (503, "The MQTT broker cannot be reached"),
 }
 
 

@@ -5,7 +5,9 @@
 
 Inputs go, in order, to ONE session (a login frame identifies the device for later ones).
 Each message prints as one JSON object with ``"input"`` (0-based index of the input that
-produced it). Exit 0 when every input decoded, 1 when any was rejected, 2 on usage errors.
+produced it). Bytes left at the end that are not a whole frame (a text frame given without its
+``#``/``;``/``]``) print as an ``"Incomplete"`` error. Exit 0 when every input decoded, 1 when
+any was rejected or incomplete, 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -158,4 +160,16 @@ def run(args: argparse.Namespace) -> int:
             if line["type"] == "error":
                 code = 1
             print(json.dumps(line, default=str))
+    left = session.buffered
+    if left:  # a frame cut short (no terminator, LEN not reached): say so, never silence
+        incomplete = {
+            "input": len(datas) - 1,
+            "type": "error",
+            "error": "Incomplete",
+            "detail": f"{left} bytes at the end of the input are not a whole frame "
+            "(missing terminator or shorter than its length)",
+            "fatal": False,
+        }
+        print(json.dumps(incomplete))
+        code = 1
     return code

@@ -1,4 +1,4 @@
-"""``trackgw devices add|list``."""
+"""``trackgw devices add|list|secret``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from protocols import registry
 
-from ..store import admin
+from ..store import admin, credentials
 from ._common import CommandError, connect, print_json, run
 
 #: the names the CLI accepts (the registry's, with "msgpack" for msgpack_phone)
@@ -30,10 +30,29 @@ def _add(args: argparse.Namespace) -> int:
     account = args.account or args.id.split("/")[0]
     with connect(args) as conn:
         try:
-            device = admin.add_device(conn, protocol, args.id, account, args.name)
+            with conn.transaction():
+                device = admin.add_device(conn, protocol, args.id, account, args.name)
+                secret = (
+                    None
+                    if args.secret is None
+                    else credentials.set_device_secret(conn, args.id, args.secret or None)
+                )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-    print_json(device.to_json())
+    out = device.to_json()
+    if secret is not None:
+        out["secret"] = secret  # shown this once: only its hash is stored
+    print_json(out)
+    return 0
+
+
+def _secret(args: argparse.Namespace) -> int:
+    with connect(args) as conn:
+        try:
+            secret = credentials.set_device_secret(conn, args.id, args.secret)
+        except (ValueError, LookupError) as exc:
+            raise CommandError(str(exc.args[0])) from exc
+    print_json({"unique_id": args.id, "secret": secret})
     return 0
 
 
@@ -52,7 +71,20 @@ def register(sub: Any) -> None:
     add.add_argument("--id", required=True, help="the device's own id (IMEI, user/device)")
     add.add_argument("--account", help="owning account (default: the device id)")
     add.add_argument("--name", help="a display name")
+    add.add_argument(
+        "--secret",
+        nargs="?",
+        const="",
+        help="give the phone an HTTP secret (OwnTracks password, Overland token, OsmAnd key):"
+        " the one given (16+ characters), or a random one when no value follows; printed once",
+    )
     add.set_defaults(func=run(_add))
+    sec = dsub.add_parser(
+        "secret", help="set a new HTTP secret for a phone (owntracks, overland, osmand)"
+    )
+    sec.add_argument("--id", required=True, help="the device's own id")
+    sec.add_argument("--secret", help="the secret to set (default: a random one, printed once)")
+    sec.set_defaults(func=run(_secret))
     lst = dsub.add_parser("list", help="list devices as JSON lines")
     lst.add_argument("--account", help="only this account's devices")
     lst.set_defaults(func=run(_list))

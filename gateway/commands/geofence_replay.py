@@ -1,6 +1,8 @@
 """``trackgw geofence replay``: run a recorded track through the geofence engine.
 
     trackgw geofence replay --places PLACES.geojson --track TRACK.csv [--airports] [--dwell SECONDS]
+        [--enter-fixes N] [--enter-s SECONDS] [--exit-fixes N] [--exit-s SECONDS]
+        [--no-confirm] [--until TIME]
 
 PLACES is a GeoJSON FeatureCollection (Point features with ``properties.radius_m``,
 Polygon and MultiPolygon features; ``properties.id`` names each place). TRACK is CSV
@@ -13,6 +15,13 @@ transition is printed as one JSON object per line, in time order::
 
     {"type":"enter","device":"phone-1","place":"home","time":"2024-05-01T17:02:00Z"}
 
+Transitions are confirmed as in the gateway (:mod:`geofence.confirm`): the same defaults
+(``geofence.DEFAULT_CONFIRM``), each number overridable (``--enter-fixes`` ...; a place's
+``confirm_*`` properties override them for that place), ``--no-confirm`` for the first
+fix to decide. After the last row, what is pending and due by ``--until`` (default: the
+newest fix of the track) is confirmed by time, as the gateway's timer would
+(:func:`geofence.confirm_due`).
+
 Exit status: 0 ok, 2 for an unreadable or invalid file (naming the line or feature).
 """
 
@@ -23,12 +32,15 @@ import csv
 import json
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from geofence import (
+    DEFAULT_CONFIRM,
+    IMMEDIATE,
     Batch,
+    Confirm,
     GeofenceError,
     GeofenceState,
     Place,
@@ -37,6 +49,7 @@ from geofence import (
     Transition,
     Zones,
     airport_index,
+    confirm_due,
     evaluate,
     places_from_geojson,
 )
@@ -79,12 +92,54 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="seconds a device must stay inside before 'enter' (default 0)",
     )
+    d = DEFAULT_CONFIRM
+    for flag, kind, default, what in (
+        ("--enter-fixes", int, d.enter_fixes, "consecutive inside fixes that confirm an enter"),
+        ("--enter-s", float, d.enter_s, "seconds after the first inside fix that confirm it"),
+        ("--exit-fixes", int, d.exit_fixes, "consecutive outside fixes that confirm an exit"),
+        ("--exit-s", float, d.exit_s, "seconds after the first outside fix that confirm it"),
+    ):
+        replay.add_argument(
+            flag,
+            type=kind,
+            default=None,
+            metavar="N" if kind is int else "SECONDS",
+            help=f"{what} (default {default:g}, as in the gateway)",
+        )
+    replay.add_argument(
+        "--no-confirm",
+        action="store_true",
+        help="no confirmation: the first fix on the new side decides",
+    )
+    replay.add_argument(
+        "--until",
+        metavar="TIME",
+        help="confirm by time what is pending and due by then (ISO 8601; "
+        "default: the newest fix of the track)",
+    )
     replay.set_defaults(func=run)
+
+
+def confirm_of(args: argparse.Namespace) -> Confirm:
+    """The confirmation rule the options ask for (``ValueError`` naming a bad one)."""
+    base = IMMEDIATE if args.no_confirm else DEFAULT_CONFIRM
+    changes = {
+        name: value
+        for name in ("enter_fixes", "enter_s", "exit_fixes", "exit_s")
+        if (value := getattr(args, name, None)) is not None
+    }
+    return replace(base, **changes) if changes else base
 
 
 def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.dwell) and args.dwell >= 0):
         print(f"trackgw geofence replay: --dwell must be >= 0, got {args.dwell!r}", file=sys.stderr)
+        return 2
+    try:
+        confirm = confirm_of(args)
+        until = _until(args.until)
+    except ValueError as exc:
+        print(f"trackgw geofence replay: {exc}", file=sys.stderr)
         return 2
     try:
         places = _read_places(args.places)
@@ -95,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     zones = Zones(
         places=PlaceIndex(places),
         airports=airport_index() if args.airports else None,
-        rules=Rules(dwell_s=args.dwell),
+        rules=Rules(dwell_s=args.dwell, confirm=confirm, airport_confirm=confirm),
     )
     state = GeofenceState()
     transitions: list[Transition] = []
@@ -111,6 +166,10 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(batch, state, zones)
         state.apply(result)
         transitions.extend(result.transitions)
+    if until is None and rows:
+        until = max(r.time for r in rows)
+    if until is not None:
+        transitions.extend(confirm_due(state, zones, until).transitions)
     transitions.sort(key=lambda t: t.time)  # stable: batch order breaks ties
     out = sys.stdout
     for t in transitions:
@@ -122,6 +181,18 @@ def run(args: argparse.Namespace) -> int:
         }
         out.write(json.dumps(record, separators=(",", ":")) + "\n")
     return 0
+
+
+def _until(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"--until is not ISO 8601: {text!r}") from None
+    if when.utcoffset() is None:
+        raise ValueError(f"--until has no timezone (add Z or an offset): {text!r}")
+    return when
 
 
 def _iso_z(when: datetime) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
 from .. import logs
@@ -12,10 +13,16 @@ from ._common import run, settings
 
 def _serve(args: argparse.Namespace) -> int:
     from ..runtime import run_gateway
+    from ..supervisor import TaskFailed
 
     s = settings(args)
     logs.setup(s.log_level, s.log_format)
-    asyncio.run(run_gateway(s, demo=args.demo))
+    try:
+        asyncio.run(run_gateway(s, demo=args.demo))
+    except TaskFailed as exc:
+        # a part of the gateway died: non-zero, so that systemd/compose restart it
+        print(f"trackgw: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -10,6 +10,21 @@ registered with ``add_reader``/``add_writer``, as paho's own asyncio example doe
 Back-pressure comes from the broker: it sends at most ``max_inflight_messages`` un-acknowledged
 QoS 1 messages to this client (deploy/mosquitto/mosquitto.conf), and we acknowledge only what
 has committed; past that the broker queues for us (persistent session, clean_session=False).
+QoS 0 messages have no such window, so the inbox is bounded here as well: at
+``limits.mqtt_inbox_max`` messages read but not yet routed the socket is taken off the event
+loop (TCP flow control then holds the broker back), and put back once half of them are routed.
+
+What is acknowledged (docs/limits.md): every message, once the envelope it was routed in has
+committed — also a message that stored nothing: malformed (counted in
+``trackgw_frames_rejected_total``), from an unknown or deactivated device (counted in
+``trackgw_devices_refused_total``), on a topic we do not ingest, or retained. Not acknowledging
+would make the broker redeliver it on every reconnect, forever.
+
+Retained messages (RETAIN set on delivery) are ignored: with MQTT 3.1.1 the broker sets the
+flag only on what it replays for a new SUBSCRIBE — the last retained fix of each phone, already
+ingested live or older than our session — never on a live publish, which is what we store.
+They are acknowledged and counted (``reason="Retained"``), not cleared: OwnTracks' friends view
+reads them, and the gateway has no write access to phones' topics.
 """
 
 from __future__ import annotations
@@ -30,8 +45,10 @@ from protocols import registry
 from protocols.model import Message
 
 from .. import metrics
-from ..config import MqttSettings
-from ..pipeline.route import Router
+from ..broker.client_id import bound_client_id
+from ..config import LimitSettings, MqttSettings
+from ..pipeline.route import IntakeClosed, Router
+from .decode import receive
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +75,14 @@ def topic_route(topic: str) -> tuple[str, str] | None:
 
 
 class MqttIngest:
-    def __init__(self, settings: MqttSettings, router: Router) -> None:
+    def __init__(
+        self, settings: MqttSettings, router: Router, limits: LimitSettings | None = None
+    ) -> None:
         self.settings = settings
         self.router = router
+        self.inbox_max = max(1, (limits or LimitSettings()).mqtt_inbox_max)
+        #: the socket is off the event loop because the inbox is full
+        self.paused = False
         self.connected = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._inbox: deque[tuple[int, paho.MQTTMessage]] = deque()
@@ -73,7 +95,7 @@ class MqttIngest:
         self._poll: Any = None
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
+            client_id=bound_client_id(settings),
             clean_session=False,
             protocol=MQTTProtocolVersion.MQTTv311,
             manual_ack=True,
@@ -93,19 +115,36 @@ class MqttIngest:
         self._sock = sock
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
+        self.paused = False
         self._loop.add_reader(sock, self._read_ready)
 
     def _read_ready(self) -> None:
         """Read every packet already here, not one per turn of the event loop: paho's
-        ``loop_read`` reads one packet (a few small recv calls) and returns."""
-        client, poll = self.client, self._poll
+        ``loop_read`` reads one packet (a few small recv calls) and returns. Stops, and takes
+        the socket off the loop, when the inbox is full."""
+        client, poll, inbox = self.client, self._poll, self._inbox
         for _ in range(READ_BURST):
+            if len(inbox) >= self.inbox_max:
+                self._pause_reading()
+                return
             if client.loop_read() != paho.MQTT_ERR_SUCCESS or self._sock is None:
                 return
             if poll is None or not poll.poll(0):
                 return
 
+    def _pause_reading(self) -> None:
+        if not self.paused and self._sock is not None:
+            self.paused = True
+            self._loop.remove_reader(self._sock)
+            metrics.connections_refused.labels("mqtt", "inbox_full").inc()
+
+    def _resume_reading(self) -> None:
+        if self.paused and self._sock is not None and not self._stopping:
+            self.paused = False
+            self._loop.add_reader(self._sock, self._read_ready)
+
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self.paused = False
         self._loop.remove_reader(sock)
         self._loop.remove_writer(sock)
         self._sock = None
@@ -155,11 +194,17 @@ class MqttIngest:
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
         self._misc = asyncio.create_task(self._run_misc(), name="mqtt-misc")
+        # paho's housekeeping (keepalive, reconnects) is part of this task: if it ends, so
+        # does ingestion (and the supervisor sees it)
+        self._misc.add_done_callback(lambda _: self._inbox_ready.set())
         try:
             while True:
                 while not self._inbox:
                     if self._stopping:
                         return
+                    if self._misc.done():
+                        self._misc.result()  # its exception, if it failed
+                        raise RuntimeError("the MQTT housekeeping loop ended")
                     self._inbox_ready.clear()
                     await self._inbox_ready.wait()
                 await self._ingest_waiting()
@@ -206,7 +251,10 @@ class MqttIngest:
         """Route what is waiting in the inbox (up to ``MAX_GROUP`` messages) as one envelope
         per protocol; its commit releases all their PUBACKs together."""
         inbox = self._inbox
-        groups: dict[str, tuple[list[tuple[str, list[Message]]], list[tuple[int, int, int]]]] = {}
+        groups: dict[
+            str,
+            tuple[list[tuple[str, list[Message]]], list[tuple[int, int, int]], list[bytes]],
+        ] = {}
         for _ in range(min(len(inbox), MAX_GROUP)):
             generation, message = inbox.popleft()
             topic = message.topic
@@ -216,18 +264,38 @@ class MqttIngest:
                 self._ack_all(((generation, message.mid, message.qos),))  # nothing to store
                 continue
             protocol, key = routed
+            if message.retain:  # a replay for our SUBSCRIBE, not a live publish
+                metrics.frames_rejected.labels(protocol, "Retained").inc()
+                self._ack_all(((generation, message.mid, message.qos),))
+                continue
+            try:
+                session = self._session(topic, protocol, key)
+                messages = receive(session, message.payload, stream=False)
+            except Exception:  # this message is rejected (acknowledged, not stored)
+                metrics.message_errors.labels("mqtt-ingest").inc()
+                log.exception("decoding an MQTT message on %r failed", topic)
+                self._ack_all(((generation, message.mid, message.qos),))
+                continue
             group = groups.get(protocol)
             if group is None:
-                group = groups[protocol] = ([], [])
+                group = groups[protocol] = ([], [], [])
             # The phone gets nothing back over MQTT but the PUBACK: replies are not sent.
-            group[0].append((key, self._session(topic, protocol, key).receive(message.payload)))
+            group[0].append((key, messages))
             group[1].append((generation, message.mid, message.qos))
-        for protocol, (reads, acks) in groups.items():
+            group[2].append(bytes(message.payload))
+        if len(inbox) <= self.inbox_max // 2:
+            self._resume_reading()
+        for protocol, (reads, acks, raws) in groups.items():
             try:
-                await self.router.route_reads(protocol, reads, partial(self._ack_all, acks))
-            except RuntimeError:
-                self._stopping = True  # intake closed: the broker redelivers after restart
+                await self.router.route_reads(
+                    protocol, reads, partial(self._ack_all, acks), raws=raws
+                )
+            except IntakeClosed:
+                self._stopping = True  # the broker redelivers after restart
                 return
+            except Exception:  # not acknowledged: the broker redelivers after a reconnect
+                metrics.message_errors.labels("mqtt-ingest").inc()
+                log.exception("routing %d MQTT messages failed", len(reads))
 
     def _ack_all(self, acks: Iterable[tuple[int, int, int]]) -> None:
         """PUBACK these messages (after the commit that holds their data).

@@ -1,8 +1,10 @@
 """TCP listeners: one port per protocol, plus one auto-detecting port.
 
-Per connection: a protocol session (sans-IO), an idle timeout, a cap on rejected frames, and
-a cap on connections per source address. A full intake makes ``route`` wait, so the read loop
-stops reading and TCP flow control holds the device back.
+Per connection: a protocol session (sans-IO), an idle timeout (``limits.idle_timeout_s``: no
+byte for that long and the connection is closed), a cap on rejected frames, a cap on
+connections per source address and one shared cap on connections across every TCP listener
+(``limits.max_connections``, a ``ConnectionCap`` the app hands to each). A full intake makes
+``route`` wait, so the read loop stops reading and TCP flow control holds the device back.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 
 from .. import metrics
 from ..config import LimitSettings
-from ..pipeline.route import Router
+from ..pipeline.route import IntakeClosed, Router
+from .decode import receive
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,25 @@ _conn_ids = itertools.count(1)
 
 #: the read size: big enough for a burst of frames, small enough to bound one read's work
 READ_SIZE = 65536
+
+
+class ConnectionCap:
+    """Open connections across listeners, at most ``limit`` (one per process, shared)."""
+
+    __slots__ = ("limit", "open")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def take(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
 
 
 class TcpListener:
@@ -37,6 +59,7 @@ class TcpListener:
         router: Router,
         limits: LimitSettings,
         reuse_port: bool = False,
+        cap: ConnectionCap | None = None,
     ) -> None:
         self.name = name
         self._new_session = new_session
@@ -50,6 +73,8 @@ class TcpListener:
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._closing = False
+        #: shared by every TCP listener of the app; a listener on its own gets its own
+        self.cap = cap if cap is not None else ConnectionCap(limits.max_connections)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -68,6 +93,11 @@ class TcpListener:
             self.port,
             extra={"protocol": self.name, "port": self.port},
         )
+
+    async def serving(self) -> None:
+        """Runs while the server accepts connections (the supervisor watches it)."""
+        assert self._server is not None, "start() first"
+        await self._server.serve_forever()
 
     def stop_accepting(self) -> None:
         self._closing = True
@@ -101,6 +131,11 @@ class TcpListener:
             writer.close()
             self._handlers.discard(task)
             return
+        if not self.cap.take():
+            metrics.connections_refused.labels(self.name, "connection_limit").inc()
+            writer.close()
+            self._handlers.discard(task)
+            return
         self._per_ip[ip] += 1
         self._writers.add(writer)
         metrics.connections_open.labels(self.name).inc()
@@ -127,11 +162,11 @@ class TcpListener:
                     break
                 if not data:
                     break
-                messages = session.receive(data)
+                messages = receive(session, data, stream=True)
                 protocol = getattr(session, "protocol", None) or self.name
                 try:
-                    outcome = await self.router.route(protocol, messages, send, peer=peer)
-                except RuntimeError:  # the intake closed: we are shutting down
+                    outcome = await self.router.route(protocol, messages, send, peer=peer, raw=data)
+                except IntakeClosed:  # we are shutting down
                     reason = "shutdown"
                     break
                 errors += outcome.errors
@@ -159,6 +194,7 @@ class TcpListener:
             reason = "shutdown"
         except Exception:  # one connection's failure (e.g. a lookup while the DB is away)
             reason = "error"
+            metrics.message_errors.labels(f"tcp-{self.name}").inc()
             log.exception(
                 "connection %d from %s failed",
                 conn,
@@ -173,6 +209,7 @@ class TcpListener:
                 reason,
                 extra={"conn": conn, "peer": peer, "protocol": self.name},
             )
+            self.cap.give_back()
             self._per_ip[ip] -= 1
             if self._per_ip[ip] <= 0:
                 del self._per_ip[ip]

@@ -10,9 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import metrics
-from ..pipeline.route import Router
+from ..logs import RateLimiter
+from ..pipeline.route import IntakeClosed, Router
+from .decode import receive
 
 log = logging.getLogger(__name__)
+_log_limit = RateLimiter(60.0)
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -56,17 +59,26 @@ class UdpListener(asyncio.DatagramProtocol):
         except asyncio.QueueFull:
             metrics.connections_refused.labels(f"{self.name}-udp", "queue_full").inc()
 
+    async def serving(self) -> None:
+        """Runs while datagrams are handled (the supervisor watches it)."""
+        assert self._task is not None, "start() first"
+        await self._task
+
     async def _run(self) -> None:
         while True:
             data, addr = await self._queue.get()
-            session = self._new_session()
-            messages = session.receive(data)
-            send = self._sender(addr)
-
+            peer = f"{addr[0]}:{addr[1]}"
             try:
-                await self.router.route(self.name, messages, send, peer=f"{addr[0]}:{addr[1]}")
-            except RuntimeError:
+                session = self._new_session()
+                messages = receive(session, data, stream=False)
+                send = self._sender(addr)
+                await self.router.route(self.name, messages, send, peer=peer, raw=data)
+            except IntakeClosed:
                 return  # shutting down
+            except Exception:  # this datagram is rejected (unanswered); the loop goes on
+                metrics.message_errors.labels(f"udp-{self.name}").inc()
+                if _log_limit.allow(self.name):
+                    log.exception("handling a datagram from %s failed", peer, extra={"peer": peer})
 
     def _sender(self, addr: tuple[str, int]) -> Callable[[bytes], None]:
         def send(reply: bytes) -> None:

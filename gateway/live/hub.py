@@ -30,7 +30,7 @@ import asyncio
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,6 +52,9 @@ class LiveEvent:
     id: str
     kind: str  #: "position" | "alert" | "snapshot"
     data: Mapping[str, Any]
+    #: the circle's in-plan members when it was published (for the MQTT live topics; not
+    #: part of what stream readers get)
+    recipients: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, eq=False)
@@ -73,6 +76,7 @@ class _Throttle:
     sent_mono: float = -1e18
     newest_fix: datetime | None = None
     pending: Mapping[str, Any] | None = None
+    pending_recipients: tuple[str, ...] = ()
     timer: asyncio.TimerHandle | None = None
 
 
@@ -92,6 +96,7 @@ class LiveHub:
         ring_size: int = DEFAULT_RING_SIZE,
         reader_queue: int = DEFAULT_READER_QUEUE,
         clock: Callable[[], float] = time.monotonic,
+        taps: Sequence[Callable[[str, LiveEvent], None]] = (),
     ) -> None:
         self.interval_s = interval_s
         self.ring_size = ring_size
@@ -102,16 +107,21 @@ class LiveHub:
         self._last_seq = 0
         self._circles: dict[str, _Circle] = {}
         self._throttles: dict[tuple[str, str], _Throttle] = {}
-        #: listeners of every published event (the MQTT live topic follows the same rules)
-        self.taps: list[Callable[[str, LiveEvent], None]] = []
+        #: called with every published event (the MQTT live topics follow the same rules)
+        self.taps = tuple(taps)
 
     # -- publishing (after commit) ----------------------------------------------------------
 
     def position(
-        self, circle_ids: Iterable[str], device: str, fix_time: datetime, payload: Mapping[str, Any]
+        self,
+        circles: Mapping[str, tuple[str, ...]],
+        device: str,
+        fix_time: datetime,
+        payload: Mapping[str, Any],
     ) -> None:
-        """A device's newest committed fix, for each circle it is shared with."""
-        for circle_id in circle_ids:
+        """A device's newest committed fix, for each circle it is shared with (circle id ->
+        the circle's in-plan members)."""
+        for circle_id, recipients in circles.items():
             key = (circle_id, device)
             th = self._throttles.get(key)
             if th is None:
@@ -124,9 +134,9 @@ class LiveHub:
             wait = th.sent_mono + self.interval_s - now
             if wait <= 0 and th.timer is None:
                 th.sent_mono = now
-                self._emit(circle_id, "position", payload)
+                self._emit(circle_id, "position", payload, recipients)
                 continue
-            th.pending = payload
+            th.pending, th.pending_recipients = payload, recipients
             if th.timer is None:
                 loop = asyncio.get_running_loop()
                 th.timer = loop.call_later(max(wait, 0.0), self._flush, key)
@@ -144,11 +154,17 @@ class LiveHub:
             return
         payload, th.pending = th.pending, None
         th.sent_mono = self._clock()
-        self._emit(key[0], "position", payload)
+        self._emit(key[0], "position", payload, th.pending_recipients)
 
-    def _emit(self, circle_id: str, kind: str, payload: Mapping[str, Any]) -> None:
+    def _emit(
+        self,
+        circle_id: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        recipients: tuple[str, ...] = (),
+    ) -> None:
         seq = self._take_seq()
-        event = LiveEvent(id=f"{self.boot}-{seq}", kind=kind, data=payload)
+        event = LiveEvent(id=f"{self.boot}-{seq}", kind=kind, data=payload, recipients=recipients)
         circle = self._circle(circle_id)
         if len(circle.ring) == circle.ring.maxlen:
             circle.evicted_upto = circle.ring[0][0]

@@ -1,7 +1,9 @@
-"""The ingestion pipeline: identify -> gate -> queue -> filter -> evaluate -> store -> release.
+"""The ingestion pipeline, one module per stage, in the order data flows:
 
-Listeners decode and identify, then hand an ``Envelope`` to the bounded ``Intake``; a full
-intake makes them wait (and so stop reading their sockets). One writer task takes batches from
-the intake, filters them, runs the batch processors (geofencing), writes one transaction and
-only then runs each envelope's ``on_commit`` (the held replies, PUBACKs and HTTP responses).
+route (``route``: messages -> envelopes; the gate: ``identify`` + the entitlement gate) ->
+``intake`` (bounded by positions and bytes) -> ``batcher`` (the chain, on one ``batch.Batch``)
+-> ``filters`` -> ``geofence`` -> ``commit`` (one transaction; refused rows dead-lettered) ->
+``deliver`` (held acknowledgements released, then alerts and live positions).
+
+Each stage is handed the batch and returns its result on it; see docs/architecture.md.
 """

@@ -1,15 +1,31 @@
-"""Device identity: a protocol's device id (IMEI, phone id) -> a provisioned device."""
+"""Device identity: a protocol's device id (IMEI, phone id) -> a provisioned device.
+
+The directory is the one owner of device identity in the process (the router, the geofence
+stage and alerts read it): every device is loaded at start, and a LISTEN on
+``trackgw_devices`` (migration 005) re-reads one device or one account's devices when the
+database changes them, so a device deactivated or deleted while connected is refused within
+moments, without a lookup per frame. A miss is answered from a bounded negative cache that is
+valid for one directory version (any change clears it); a miss not cached yet asks the
+database only while a token bucket allows (``devices.lookups_per_s``) -- it covers a device
+provisioned a moment before its NOTIFY arrived -- and otherwise is "unknown" at once. So a
+flood of made-up ids costs one cached answer per id, never a query per frame.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from .. import metrics
 from ..config import DeviceSettings
+from ..store import devices as store
 
 log = logging.getLogger(__name__)
 
@@ -42,44 +58,62 @@ class Device:
         return None
 
 
-_SELECT = """
-    select d.id, d.unique_id, d.account_id, d.kind, d.protocol, d.active, a.status
-    from devices d join accounts a on a.id = d.account_id
-"""
-
-
 class DeviceDirectory:
-    """Cached lookups of devices by their own id; a miss asks the database (and remembers a
-    negative answer for ``negative_ttl_s``, so an unknown device cannot hammer it)."""
+    """Devices by their own id (``resolve``) and by database id (``by_id``)."""
 
-    def __init__(
-        self, pool: AsyncConnectionPool, settings: DeviceSettings, negative_ttl_s: float = 30.0
-    ) -> None:
+    def __init__(self, pool: AsyncConnectionPool, settings: DeviceSettings, url: str = "") -> None:
         self._pool = pool
         self._settings = settings
+        self._url = url
         self._by_key: dict[str, Device] = {}
-        self._unknown: dict[str, float] = {}
-        self._negative_ttl = negative_ttl_s
+        self._by_id: dict[int, Device] = {}
+        #: ids known not to exist in this ``version`` (bounded, least recently used dropped)
+        self._unknown: OrderedDict[str, None] = OrderedDict()
+        self._tokens = float(settings.lookups_burst)
+        self._tokens_at = time.monotonic()
+        #: bumped on every change learnt from the database; negative answers are per version
+        self.version = 0
+        self.listening = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._by_key)
 
     async def load_all(self) -> None:
         async with self._pool.connection() as conn:
-            rows = await (await conn.execute(_SELECT)).fetchall()
-        self._by_key = {row[1]: Device(*row) for row in rows}
+            rows = await store.all_devices(conn)
+        self._by_key = {}
+        self._by_id = {}
+        for row in rows:
+            self._put(Device(*row))
+        self._changed()
+
+    def _put(self, device: Device) -> None:
+        old = self._by_id.get(device.id)
+        if old is not None and old.unique_id != device.unique_id:
+            self._by_key.pop(old.unique_id, None)
+        self._by_key[device.unique_id] = device
+        self._by_id[device.id] = device
+
+    def _drop(self, unique_id: str) -> None:
+        device = self._by_key.pop(unique_id, None)
+        if device is not None:
+            self._by_id.pop(device.id, None)
+
+    def _changed(self) -> None:
+        self.version += 1
         self._unknown.clear()
 
     def forget(self, unique_id: str | None = None) -> None:
-        """Drop cached answers (one device, or all) after a change in the database."""
-        if unique_id is None:
-            self._unknown.clear()
-            return
-        self._by_key.pop(unique_id, None)
-        self._unknown.pop(unique_id, None)
+        """Drop cached negative answers (all of them, or one device's cached identity)."""
+        if unique_id is not None:
+            self._drop(unique_id)
+        self._changed()
 
     def cached(self, unique_id: str) -> Device | None:
         return self._by_key.get(unique_id)
+
+    def by_id(self, device_id: int) -> Device | None:
+        return self._by_id.get(device_id)
 
     async def resolve(self, unique_id: str, protocol: str) -> tuple[Device | None, Refusal | None]:
         """The device and why it is refused (None = accepted)."""
@@ -90,48 +124,101 @@ class DeviceDirectory:
                 return None, "unknown"
         return device, device.refusal
 
-    async def _lookup(self, unique_id: str, protocol: str) -> Device | None:
+    def _may_look_up(self) -> bool:
         now = time.monotonic()
-        until = self._unknown.get(unique_id)
-        if until is not None and until > now:
+        s = self._settings
+        self._tokens = min(
+            float(s.lookups_burst), self._tokens + (now - self._tokens_at) * s.lookups_per_s
+        )
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    async def _lookup(self, unique_id: str, protocol: str) -> Device | None:
+        unknown = self._unknown
+        if unique_id in unknown:
+            unknown.move_to_end(unique_id)
+            metrics.device_lookups.labels("negative_cache").inc()
             return None
-        async with self._pool.connection() as conn:
-            row = await (
-                await conn.execute(_SELECT + " where d.unique_id = %s", (unique_id,))
-            ).fetchone()
-            if row is None and self._settings.auto_register:
-                row = await self._register(conn, unique_id, protocol)
+        version = self.version
+        row = None
+        if self._may_look_up():
+            metrics.device_lookups.labels("database").inc()
+            async with self._pool.connection() as conn:
+                row = await store.device(conn, unique_id)
+                if row is None and self._settings.auto_register:
+                    row = await store.register(
+                        conn, unique_id, protocol, kind_of(protocol), self._settings.holding_account
+                    )
+                    log.info(
+                        "registered unknown device into the holding account",
+                        extra={"device_key": unique_id, "protocol": protocol},
+                    )
+        else:
+            metrics.device_lookups.labels("rate_limited").inc()
         if row is None:
-            if len(self._unknown) > 100_000:
-                self._unknown = {k: t for k, t in self._unknown.items() if t > now}
-            self._unknown[unique_id] = now + self._negative_ttl
-            return None
+            if self.version == version:  # not answered by a change that arrived meanwhile
+                unknown[unique_id] = None
+                if len(unknown) > self._settings.negative_cache_max:
+                    unknown.popitem(last=False)
+            return self._by_key.get(unique_id)
         device = Device(*row)
-        self._by_key[unique_id] = device
+        self._put(device)
         return device
 
-    async def _register(
-        self, conn: object, unique_id: str, protocol: str
-    ) -> tuple[object, ...] | None:
-        from psycopg import AsyncConnection
+    # -- learning changes while running --------------------------------------------------------
+    async def apply_change(self, payload: str) -> None:
+        """One NOTIFY payload: re-read that device or that account's devices (on a pool
+        connection: a query on the listening connection would swallow notifications that
+        arrive meanwhile)."""
+        what, _, key = payload.partition(":")
+        if what == "device":
+            async with self._pool.connection() as conn:
+                row = await store.device(conn, key)
+            if row is None:
+                self._drop(key)
+            else:
+                self._put(Device(*row))
+        elif what == "account":
+            async with self._pool.connection() as conn:
+                rows = await store.account_devices(conn, key)
+            seen = set()
+            for row in rows:
+                self._put(Device(*row))
+                seen.add(row[1])
+            for device in [d for d in self._by_key.values() if d.account_id == key]:
+                if device.unique_id not in seen:
+                    self._drop(device.unique_id)
+        else:
+            return
+        metrics.directory_changes.inc()
+        self._changed()
 
-        assert isinstance(conn, AsyncConnection)
-        account = self._settings.holding_account
-        async with conn.transaction():
-            await conn.execute(
-                "insert into accounts (id, name) values (%s, 'devices seen but not provisioned')"
-                " on conflict do nothing",
-                (account,),
-            )
-            await conn.execute(
-                "insert into devices (account_id, unique_id, protocol, kind)"
-                " values (%s, %s, %s, %s) on conflict (unique_id) do nothing",
-                (account, unique_id, protocol, kind_of(protocol)),
-            )
-        log.info(
-            "registered unknown device into the holding account",
-            extra={"device_key": unique_id, "protocol": protocol},
-        )
-        return await (
-            await conn.execute(_SELECT + " where d.unique_id = %s", (unique_id,))
-        ).fetchone()
+    async def run(self) -> None:
+        """LISTEN for changes; after a (re)connect reload everything (changes may have been
+        missed). Survives lost connections; other errors end the task (supervised)."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=5
+                ) as conn:
+                    await conn.execute(f"listen {store.CHANNEL}")
+                    await self.load_all()
+                    self.listening.set()
+                    while True:
+                        # collect (never ``break`` out of notifies(): the rest of the packet
+                        # it read would be lost), then look up on a pool connection
+                        payloads: list[str] = []
+                        async for note in conn.notifies(timeout=1.0, stop_after=1):
+                            payloads.append(note.payload)
+                        if payloads:
+                            async for note in conn.notifies(timeout=0.0):
+                                payloads.append(note.payload)
+                        for payload in dict.fromkeys(payloads):
+                            await self.apply_change(payload)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self.listening.clear()
+                log.warning("device directory lost the database: %s; retrying", exc)
+                await asyncio.sleep(1.0)

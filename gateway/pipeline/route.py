@@ -9,6 +9,7 @@ its plan is not stored and not acknowledged.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +28,14 @@ from protocols.model import (
 from .. import metrics
 from ..logs import RateLimiter
 from .identify import Device, DeviceDirectory
-from .intake import Envelope, Intake
+from .intake import Envelope, Intake, IntakeClosed
+
+__all__ = ["Gate", "IntakeClosed", "Outcome", "Router"]
 
 log = logging.getLogger(__name__)
+
+#: refusal log lines per protocol and reason at most (each device also once a minute)
+REFUSAL_LINES_PER_MINUTE = 60
 
 #: decides whether an identified device may send data now (plan limits, suspension):
 #: returns None to accept, or a short reason to refuse
@@ -55,6 +61,7 @@ class Router:
         self.intake = intake
         self.gate = gate
         self._log_limit = RateLimiter(60.0)
+        self._refusal_lines = RateLimiter(60.0, max_keys=10_000)
 
     async def identify(self, key: str, protocol: str) -> tuple[Device | None, str | None]:
         device, refusal = await self.directory.resolve(key, protocol)
@@ -67,7 +74,10 @@ class Router:
 
     def _note_refused(self, key: str, protocol: str, reason: str) -> None:
         metrics.devices_refused.labels(protocol, reason).inc()
-        if self._log_limit.allow((key, reason)):
+        # once a minute per device, and a flood of made-up ids cannot flood the log either
+        if self._log_limit.allow((key, reason)) and self._refusal_lines.allow(
+            (protocol, reason, int(time.monotonic() * REFUSAL_LINES_PER_MINUTE / 60))
+        ):
             log.warning(
                 "refusing data from device %r: %s",
                 key,
@@ -93,14 +103,18 @@ class Router:
         *,
         peer: str = "",
         on_last_commit: Callable[[], None] | None = None,
+        raw: bytes = b"",
     ) -> Outcome:
         """Route messages in order. ``send`` writes bytes to the device (now or after commit).
 
         ``on_last_commit`` (MQTT PUBACK, HTTP answer) runs once everything routed here has
-        committed — right away through the queue even when there was no data.
+        committed — right away through the queue even when there was no data. ``raw`` is the
+        read the messages were decoded from (kept with a row the database refuses).
+        Raises ``IntakeClosed`` when the gateway is shutting down.
         """
         out = Outcome()
-        envelope = Envelope()
+        envelope = Envelope(protocol=protocol)
+        weighed = False  # the read's bytes are counted in the intake's bound once
         refused = False
         devices: dict[str, Device | None] = {}
         positions = frames = 0  # counted here, added to the metrics once per call
@@ -138,8 +152,10 @@ class Router:
                     if item.acks_data:
                         data = item.data
                         envelope.on_commit = _sender(send, data)
+                        envelope.add_raw(raw, weigh=not weighed)
+                        weighed = True
                         await self.intake.put(envelope)
-                        envelope = Envelope()
+                        envelope = Envelope(protocol=protocol)
                     else:
                         send(item.data)
                     out.replies.append(item.data)
@@ -163,6 +179,7 @@ class Router:
                 _counter(_FRAMES_RECEIVED, metrics.frames_received, protocol).inc(frames)
         if envelope.positions or envelope.events or on_last_commit is not None:
             envelope.on_commit = on_last_commit
+            envelope.add_raw(raw, weigh=not weighed)
             await self.intake.put(envelope)
         return out
 
@@ -171,6 +188,7 @@ class Router:
         protocol: str,
         reads: Sequence[tuple[str, list[Message]]],
         on_last_commit: Callable[[], None],
+        raws: Sequence[bytes] | None = None,
     ) -> int:
         """Route many small reads that get no reply but one acknowledgement each (MQTT
         messages: ``(peer, messages)`` per read) as one: each device is identified once per
@@ -180,15 +198,18 @@ class Router:
 
         Counting is per read, as ``route`` does it for one read: a refused device is counted
         once in each read it sent data in. Replies are dropped (MQTT has no way back but the
-        acknowledgement). Returns the number of data items queued.
+        acknowledgement). Returns the number of data items queued. ``raws`` (one per read)
+        are the payloads, kept with a row the database refuses.
         """
-        envelope = Envelope()
+        envelope = Envelope(protocol=protocol)
         positions_out = envelope.positions
         events_out = envelope.events
         known: dict[str, tuple[Device | None, str | None]] = {}
         positions = frames = data_items = 0
         try:
-            for peer, messages in reads:
+            for n, (peer, messages) in enumerate(reads):
+                if raws is not None and n:
+                    envelope.add_raw(raws[n - 1])
                 counted: set[str] | None = None  # refused devices already counted in this read
                 for item in messages:
                     if not isinstance(item, (Position, DeviceEvent, Login)):
@@ -226,6 +247,8 @@ class Router:
                 _counter(_POSITIONS_RECEIVED, metrics.positions_received, protocol).inc(positions)
             if frames:
                 _counter(_FRAMES_RECEIVED, metrics.frames_received, protocol).inc(frames)
+        if raws:
+            envelope.add_raw(raws[len(reads) - 1])
         envelope.on_commit = on_last_commit
         await self.intake.put(envelope)
         return data_items

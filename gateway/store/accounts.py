@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -146,17 +146,25 @@ class Bearer:
     status: str
 
 
+#: ``last_used_at`` is written at most this often per token (not on every request)
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 async def token_owner(conn: AsyncConn, secret: str, now: datetime) -> Bearer | None:
     """The account of an unexpired token (None for anything else); marks the token used."""
     row = await (
         await conn.execute(
-            "update api_tokens t set last_used_at = %s from accounts a"
-            " where t.token_sha256 = %s and t.expires_at > %s and a.id = t.account_id"
-            " returning t.id, t.account_id, a.status",
-            (now, sha256(secret), now),
+            "select t.id, t.account_id, a.status, t.last_used_at from api_tokens t"
+            " join accounts a on a.id = t.account_id"
+            " where t.token_sha256 = %s and t.expires_at > %s",
+            (sha256(secret), now),
         )
     ).fetchone()
-    return None if row is None else Bearer(int(row[0]), str(row[1]), str(row[2]))
+    if row is None:
+        return None
+    if row[3] is None or now - row[3] > LAST_USED_RESOLUTION:
+        await conn.execute("update api_tokens set last_used_at = %s where id = %s", (now, row[0]))
+    return Bearer(int(row[0]), str(row[1]), str(row[2]))
 
 
 async def list_tokens(conn: AsyncConn, account_id: str, now: datetime) -> list[Token]:

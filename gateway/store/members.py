@@ -32,12 +32,13 @@ class Membership:
     name: str | None
     join_seq: int
     created_at: datetime
+    joined_at: datetime
 
 
 async def membership(conn: AsyncConn, circle_id: str, account_id: str) -> Membership | None:
     row = await (
         await conn.execute(
-            "select c.id, c.owner_account_id, c.name, m.join_seq, c.created_at"
+            "select c.id, c.owner_account_id, c.name, m.join_seq, c.created_at, m.joined_at"
             " from circles c join circle_members m on m.circle_id = c.id"
             " where c.id = %s and m.account_id = %s",
             (circle_id, account_id),
@@ -49,7 +50,7 @@ async def membership(conn: AsyncConn, circle_id: str, account_id: str) -> Member
 async def my_circles(conn: AsyncConn, account_id: str) -> list[Membership]:
     rows = await (
         await conn.execute(
-            "select c.id, c.owner_account_id, c.name, m.join_seq, c.created_at"
+            "select c.id, c.owner_account_id, c.name, m.join_seq, c.created_at, m.joined_at"
             " from circles c join circle_members m on m.circle_id = c.id"
             " where m.account_id = %s order by m.join_seq",
             (account_id,),
@@ -307,13 +308,14 @@ def _decode(cursor: str) -> tuple[datetime, int]:
 async def circle_events(
     conn: AsyncConn, circle_id: str, device_ids: list[int], limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The circle's events of these devices, newest first, keyset-paged on (time, id)."""
+    """The circle's events of these devices (and the devices' own alarms, which belong to no
+    circle), newest first, keyset-paged on (time, id)."""
     before_time, before_id = (None, None) if cursor is None else _decode(cursor)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "select e.id, e.kind, e.time, e.device_id as device, d.name as device_name,"
             " e.subject, e.payload from events e left join devices d on d.id = e.device_id"
-            " where e.circle_id = %(c)s and e.device_id = any(%(d)s)"
+            " where e.device_id = any(%(d)s) and (e.circle_id = %(c)s or e.circle_id is null)"
             " and (%(t)s::timestamptz is null or (e.time, e.id) < (%(t)s, %(i)s))"
             " order by e.time desc, e.id desc limit %(n)s",
             {"c": circle_id, "d": device_ids, "t": before_time, "i": before_id, "n": limit + 1},

@@ -5,14 +5,52 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
 log = logging.getLogger(__name__)
+
+#: libpq keepalives for the writer's connection: a half-open connection (the database host
+#: gone, a NAT dropping the flow) is noticed within about idle + interval * count seconds
+#: instead of the kernel's two hours; ``tcp_user_timeout`` bounds unacknowledged sends too.
+KEEPALIVES: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,  # ms
+}
+
+
+def connection_kwargs(statement_timeout_ms: int, connect_timeout_s: int = 5) -> dict[str, Any]:
+    """``psycopg.connect`` keyword arguments for a long-lived writer connection: keepalives,
+    a connect timeout and a ``statement_timeout`` (a statement that hangs is cancelled and
+    surfaces as an ``OperationalError``, which the writer retries)."""
+    return {
+        "connect_timeout": connect_timeout_s,
+        "options": f"-c statement_timeout={int(statement_timeout_ms)}",
+        **KEEPALIVES,
+    }
+
+
+#: errors that belong to the rows of a batch, not to the connection: the batch is split to
+#: find the rows at fault. Client-side encoding errors (a NUL in text, an int out of int2's
+#: range when dumped) count too: they come from the row's values.
+ROW_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.errors.InvalidTextRepresentation,
+    psycopg.errors.UntranslatableCharacter,
+    ValueError,
+    TypeError,
+    OverflowError,
+    struct.error,
+)
 
 _POSITION_COLUMNS = (
     "device_id, fix_time, received_at, lat, lon, valid, speed_kmh, course_deg, altitude_m,"
@@ -87,11 +125,24 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusedRow:
+    """A row the database (or the driver) refused, found by splitting its batch."""
+
+    kind: Literal["position", "event", "geofence_state"]
+    index: int  #: its index in ``Batch.positions`` / ``Batch.events`` (0 for geofence state)
+    reason: str  #: the error class, e.g. ``check_violation`` or ``ValueError``
+    error: str
+    row_text: str
+
+
+@dataclass(frozen=True, slots=True)
 class WriteResult:
     positions_inserted: int
     events_inserted: int
     #: the events that were new (not resent duplicates): only these become alerts
     new_events: tuple[EventRow, ...]
+    #: rows refused and left out (see ``write_isolating``); the rest was committed
+    refused: tuple[RefusedRow, ...] = ()
 
 
 _STAGE = """
@@ -181,6 +232,92 @@ async def write(conn: psycopg.AsyncConnection[Any], batch: Batch) -> WriteResult
                     batch.geofence_state_deleted,
                 )
     return WriteResult(inserted, len(new_events), tuple(new_events))
+
+
+_Unit = tuple[Literal["position", "event", "geofence_state"], int]
+
+
+def _sub_batch(batch: Batch, units: Sequence[_Unit]) -> Batch:
+    out = Batch()
+    for kind, i in units:
+        if kind == "position":
+            out.positions.append(batch.positions[i])
+        elif kind == "event":
+            out.events.append(batch.events[i])
+        else:
+            out.geofence_state = batch.geofence_state
+            out.geofence_state_deleted = batch.geofence_state_deleted
+    return out
+
+
+def _reason(exc: BaseException) -> str:
+    """A short label: the SQLSTATE's name for a server error (``CheckViolation`` ->
+    ``check_violation``), else the exception's class name."""
+    name = type(exc).__name__
+    if getattr(exc, "sqlstate", None):
+        return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    return name
+
+
+def _row_text(batch: Batch, unit: _Unit) -> str:
+    kind, i = unit
+    if kind == "position":
+        return repr(batch.positions[i])
+    if kind == "event":
+        return repr(batch.events[i])
+    return repr((batch.geofence_state, batch.geofence_state_deleted))
+
+
+async def write_isolating(conn: psycopg.AsyncConnection[Any], batch: Batch) -> WriteResult:
+    """``write``, and when the batch fails with a row error (``ROW_ERRORS``), split it in
+    halves until the rows at fault are alone: every other row is committed (in several
+    transactions) and the refused ones are returned in ``WriteResult.refused``. Connection
+    errors propagate (nothing may then be acknowledged). One bad row in n costs about
+    2 log2(n) extra transactions."""
+    try:
+        return await write(conn, batch)
+    except ROW_ERRORS as exc:
+        first = exc
+    await _recover(conn)
+    units: list[_Unit] = [("position", i) for i in range(len(batch.positions))]
+    units += [("event", i) for i in range(len(batch.events))]
+    if batch.geofence_state or batch.geofence_state_deleted:
+        units.append(("geofence_state", 0))
+    inserted = 0
+    new_events: list[EventRow] = []
+    refused: list[RefusedRow] = []
+
+    async def attempt(part: list[_Unit], known: BaseException | None) -> None:
+        nonlocal inserted
+        if known is None:
+            try:
+                result = await write(conn, _sub_batch(batch, part))
+            except ROW_ERRORS as exc:
+                known = exc
+                await _recover(conn)
+            else:
+                inserted += result.positions_inserted
+                new_events.extend(result.new_events)
+                return
+        if len(part) == 1:
+            kind, index = part[0]
+            refused.append(
+                RefusedRow(kind, index, _reason(known), str(known), _row_text(batch, part[0]))
+            )
+            return
+        half = len(part) // 2
+        await attempt(part[:half], None)
+        await attempt(part[half:], None)
+
+    await attempt(units, first)
+    return WriteResult(inserted, len(new_events), tuple(new_events), tuple(refused))
+
+
+async def _recover(conn: psycopg.AsyncConnection[Any]) -> None:
+    """After a row error the transaction has been rolled back; make sure nothing is left
+    open (a client-side error in the middle of COPY)."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        await conn.rollback()
 
 
 #: jsonb's binary input format: a version byte, then the JSON text

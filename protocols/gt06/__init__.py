@@ -1,11 +1,12 @@
-"""GT06 / Concox binary protocol (TCP): login, location, heartbeat, alarm, information."""
+"""GT06 / Concox binary protocol (TCP): login, location, LBS, WiFi, heartbeat, alarm,
+information, time request; the 0x80 online command encoder."""
 
 from __future__ import annotations
 
 from protocols.base import Detection, ProtocolSpec, Session, SessionState, Transport
 
 from ._decoder import decode_frame
-from ._encoder import encode_frame, encode_reply
+from ._encoder import encode_command, encode_frame, encode_reply, encode_time_reply
 from ._framer import MAX_FRAME, Gt06Framer
 from ._types import LONG_START, SHORT_START, MessageType
 
@@ -15,8 +16,10 @@ __all__ = [
     "Gt06Framer",
     "MessageType",
     "decode_frame",
+    "encode_command",
     "encode_frame",
     "encode_reply",
+    "encode_time_reply",
 ]
 
 NAME = "gt06"

@@ -3,7 +3,9 @@
 A frame arrives whole from the framer (start bits through stop bits). The CRC-ITU over
 length..serial is checked first (``BadChecksum`` otherwise, non-fatal: the document says to
 drop the packet). Location and alarm packets need the IMEI from a login earlier in the
-session (or a preset identity): otherwise ``NotIdentified``.
+session (or a preset identity): otherwise ``NotIdentified``. A time calibration request is
+answered with the session clock's time (``protocols._common.now``: the receive time, which
+tests set), so the decoder stays pure.
 
 Hot path: a whole 0x22 packet of the usual size is read with one precompiled ``struct``
 unpack. Everything else goes through the checked ``Reader``; ``decode_frame_checked``
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from protocols._checks import bcd_digits, crc16_x25
+from protocols._common import now
 from protocols._reader import Reader
 from protocols.base import SessionState
 from protocols.errors import BadChecksum, Malformed, NotIdentified, UnsupportedMessage
@@ -32,17 +35,20 @@ from protocols.model import (
     Reply,
 )
 
-from ._encoder import encode_reply
+from ._encoder import encode_reply, encode_time_reply
 from ._types import (
     ALARM_KIND,
     ALARM_TYPES,
     COORDINATE_DIVISOR,
+    LBS_TYPES,
     LOCATION_TYPES,
+    NEIGHBOUR_CELLS,
     REPLIED_TYPES,
     SHORT_START,
     TERMINAL_ALARM_KIND,
     AlarmCode,
     CourseStatus,
+    DoorStatus,
     InfoType,
     MessageType,
     TerminalInfo,
@@ -66,8 +72,16 @@ _POSITIONED = int(CourseStatus.POSITIONED)
 _DIFFERENTIAL = int(CourseStatus.DIFFERENTIAL)
 _COURSE_MASK = int(CourseStatus.COURSE_MASK)
 _4G = int(MessageType.GPS_LBS_4G)
-_GPS_LBS = int(MessageType.GPS_LBS)
+_GPS_ONLY = int(MessageType.GPS)
 _GPS_LBS_UTC = int(MessageType.GPS_LBS_UTC)
+#: location packets followed by ACC, upload mode, re-upload and mileage ([VL03] §3, §10)
+_WITH_ACC = frozenset({_GPS_LBS_UTC, _4G})
+_DATE = struct.Struct(">6B")  # YY MM DD hh mm ss of the LBS and WiFi packets
+_NEIGHBOUR_2G = struct.Struct(">H3sB")  # LAC, cell id, RSSI ([VL03] §4)
+_NEIGHBOUR_4G = struct.Struct(">I8sB")  # LAC, cell id, RSSI ([VL03] §11)
+_PHONE_SIZE = 21  # [VL03] §6 phone number, ASCII, NUL padded
+_WIFI_AP = struct.Struct(">6sB")  # MAC, signal strength ([V5] §5)
+_UNUSED_CELL = (0, 0)  # LAC 0 and cell 0: an empty neighbour slot
 
 
 def _fail(message: str, frame: bytes) -> Malformed:
@@ -123,6 +137,8 @@ def _gps(reader: Reader, device_key: str, attrs: dict[str, AttributeValue]) -> P
 
 
 def _lbs(reader: Reader, attrs: dict[str, AttributeValue], four_g: bool) -> None:
+    """The serving cell: 2G ``MCC MNC(1) LAC(2) CI(3)`` or 4G ``MCC MNC(1|2) LAC(4) CI(8)``
+    ([VL03] §3, §10: MCC bit 15 set -> 2-byte MNC)."""
     if not four_g:
         mcc, mnc, lac, cell = reader.unpack(_LBS_2G, "LBS block")
     else:
@@ -217,9 +233,9 @@ def _location(reader: Reader, kind: int, state: SessionState) -> list[Message]:
     attrs: dict[str, AttributeValue] = {}
     pos_at = reader.offset
     reader.skip(_GPS.size, "GPS block")
-    if reader.remaining >= _LBS_2G.size:
+    if kind != _GPS_ONLY and reader.remaining >= _LBS_2G.size:
         _lbs(reader, attrs, kind == _4G)
-    if kind != _GPS_LBS and reader.remaining >= 3:
+    if kind in _WITH_ACC and reader.remaining >= 3:
         attrs["ignition"] = bool(reader.u8("ACC"))
         attrs["upload_mode"] = reader.u8("upload mode")
         attrs["reupload"] = bool(reader.u8("re-upload"))
@@ -289,12 +305,17 @@ def _text(raw: bytes, encoding: str, frame: bytes) -> str:
 
 
 def _info(reader: Reader, kind: int, state: SessionState) -> list[Message]:
+    """0x15 / 0x21 terminal responses to an online command (``kind="command_reply"``,
+    ``server_flag`` echoed from the command) and 0x94 information (``kind="info"``)."""
     key = _identity(state, reader.data, "information")
     attrs: dict[str, AttributeValue] = {}
+    info_kind = "info" if kind == MessageType.INFO else "command_reply"
     if kind == MessageType.STRING:
         length = reader.u8("command length")
         attrs["server_flag"] = reader.u32("server flag")
         attrs["text"] = _text(reader.take(length - 4, "command content"), "ascii", reader.data)
+        if reader.remaining >= 2:
+            attrs["language"] = reader.u16("language")
     elif kind == MessageType.COMMAND_REPLY:
         attrs["server_flag"] = reader.u32("server flag")
         code = reader.u8("encoding")
@@ -310,13 +331,167 @@ def _info(reader: Reader, kind: int, state: SessionState) -> list[Message]:
                 attrs[name] = reader.take(size, name).hex()
         elif info_type == InfoType.STATUS_SYNC:
             attrs["text"] = _text(reader.rest(), "ascii", reader.data)
+        elif info_type == InfoType.DOOR:
+            door = reader.u8("door status")
+            attrs["door"] = bool(door & DoorStatus.DOOR_OPEN)
+            attrs["trigger_high"] = bool(door & DoorStatus.TRIGGER_HIGH)
+            attrs["io_high"] = bool(door & DoorStatus.IO_HIGH)
+        elif info_type == InfoType.RFID:
+            attrs["rfid"] = reader.rest().hex()
         else:
             attrs["data"] = reader.rest().hex()
     return [
         DeviceInfo(
-            device_key=key, protocol=PROTOCOL, kind="info", attributes=MappingProxyType(attrs)
+            device_key=key, protocol=PROTOCOL, kind=info_kind, attributes=MappingProxyType(attrs)
         )
     ]
+
+
+def _address_request(reader: Reader, state: SessionState) -> list[Message]:
+    """0x2A ([VL03] §6): a GPS block, the phone number that asked, language. The server's
+    answer would be a geocoded address (not provided): the fix is kept, nothing is sent."""
+    key = _identity(state, reader.data, "address request")
+    attrs: dict[str, AttributeValue] = {}
+    pos_at = reader.offset
+    reader.skip(_GPS.size, "GPS block")
+    phone = reader.take(_PHONE_SIZE, "phone number").rstrip(b"\x00")
+    attrs["phone"] = _text(phone, "ascii", reader.data)
+    if reader.remaining >= 2:
+        attrs["language"] = reader.u16("language")
+    attrs["address_request"] = True
+    end = reader.offset
+    reader.offset = pos_at
+    position = _gps(reader, key, attrs)
+    reader.offset = end
+    return [position]
+
+
+def _neighbours(reader: Reader, layout: struct.Struct, attrs: dict[str, AttributeValue]) -> None:
+    """Up to six neighbour cells ``LAC CI RSSI`` ([VL03] §4, §11; [V5] §5): the used ones
+    as ``lac:cell:rssi`` text, ``;``-separated, in ``neighbours``."""
+    cells: list[str] = []
+    for index in range(NEIGHBOUR_CELLS):
+        lac, raw_cell, rssi = reader.unpack(layout, f"neighbour {index + 1}")
+        cell = int.from_bytes(raw_cell, "big")
+        if (lac, cell) != _UNUSED_CELL:
+            cells.append(f"{lac}:{cell}:{rssi}")
+    attrs["neighbours"] = ";".join(cells)
+
+
+def _lbs_multi(reader: Reader, kind: int, state: SessionState) -> list[Message]:
+    """0x28 / 0xA1 ([VL03] §4, §11): date-time, serving cell and RSSI, six neighbours,
+    timing advance, language. No coordinates: a ``DeviceInfo(kind="lbs")``."""
+    key = _identity(state, reader.data, "LBS packet")
+    frame = reader.data
+    fix_time = _time(reader.unpack(_DATE, "date-time"), frame)
+    attrs: dict[str, AttributeValue] = {}
+    four_g = kind == MessageType.LBS_MULTI_4G
+    _lbs(reader, attrs, four_g)
+    attrs["rssi"] = reader.u8("RSSI")
+    _neighbours(reader, _NEIGHBOUR_4G if four_g else _NEIGHBOUR_2G, attrs)
+    attrs["timing_advance"] = reader.u8("timing advance")
+    if reader.remaining >= 2:
+        attrs["language"] = reader.u16("language")
+    return [
+        DeviceInfo(
+            device_key=key,
+            protocol=PROTOCOL,
+            kind="lbs",
+            time=fix_time,
+            attributes=MappingProxyType(attrs),
+        )
+    ]
+
+
+def _access_points(reader: Reader, count: int) -> list[str]:
+    """``count`` access points: ``MAC(6) signal(1)`` each, or, in the firmware versions that
+    add the network name, ``MAC(6) signal(1) SSID length(1) SSID`` ([V5] §5 gives both).
+    The plain form is taken when the bytes left are exactly ``count`` times 7; otherwise the
+    SSID form must use up the packet (``Malformed`` if neither fits)."""
+    if reader.remaining == count * _WIFI_AP.size:
+        points = []
+        for index in range(count):
+            mac, signal = reader.unpack(_WIFI_AP, f"access point {index + 1}")
+            points.append(f"{mac.hex(':')},{signal}")
+        return points
+    points = []
+    for index in range(count):
+        mac, signal = reader.unpack(_WIFI_AP, f"access point {index + 1}")
+        name = reader.take(reader.u8("SSID length"), f"SSID {index + 1}")
+        ssid = name.decode("utf-8", "replace").replace(";", " ").replace(",", " ")
+        points.append(f"{mac.hex(':')},{signal},{ssid}")
+    if reader.remaining:
+        raise _fail(f"{reader.remaining} bytes after {count} access points", reader.data)
+    return points
+
+
+def _wifi(reader: Reader, state: SessionState) -> list[Message]:
+    """0x2C ([V5] §5): date-time, serving cell + RSSI, six neighbours, timing advance, the
+    number of access points, then the access points -> ``DeviceInfo(kind="wifi")`` with
+    ``wifi`` as ``mac,signal[,ssid]`` text, ``;``-separated."""
+    key = _identity(state, reader.data, "WiFi packet")
+    frame = reader.data
+    fix_time = _time(reader.unpack(_DATE, "date-time"), frame)
+    attrs: dict[str, AttributeValue] = {}
+    _lbs(reader, attrs, False)
+    attrs["rssi"] = reader.u8("RSSI")
+    _neighbours(reader, _NEIGHBOUR_2G, attrs)
+    attrs["timing_advance"] = reader.u8("timing advance")
+    count = reader.u8("WiFi count")
+    attrs["wifi_count"] = count
+    attrs["wifi"] = ";".join(_access_points(reader, count))
+    return [
+        DeviceInfo(
+            device_key=key,
+            protocol=PROTOCOL,
+            kind="wifi",
+            time=fix_time,
+            attributes=MappingProxyType(attrs),
+        )
+    ]
+
+
+def _lbs_alarm(reader: Reader, state: SessionState, serial: int) -> list[Message]:
+    """0x19 ([V5] §7.1): serving cell and the alarm status block, no date and no fix: the
+    event is timed by the session clock (receive time)."""
+    key = _identity(state, reader.data, "LBS alarm")
+    attrs: dict[str, AttributeValue] = {}
+    _lbs(reader, attrs, False)
+    info, voltage, gsm, code, language = reader.unpack(_STATUS, "status block")
+    _status_attrs(info, voltage, gsm, attrs)
+    attrs["alarm_code"] = code
+    attrs["language"] = language
+    reply = Reply(data=encode_reply(MessageType.LBS_ALARM, serial), acks_data=True)
+    name = ALARM_KIND.get(code)
+    if name is None and code == AlarmCode.NORMAL:
+        name = TERMINAL_ALARM_KIND.get((info & TerminalInfo.ALARM_MASK) >> 3)
+    if name is None and code in (AlarmCode.NORMAL, AlarmCode.ACC_ON, AlarmCode.ACC_OFF):
+        beat = Heartbeat(device_key=key, protocol=PROTOCOL, attributes=MappingProxyType(attrs))
+        return [beat, reply]
+    event = DeviceEvent(
+        device_key=key,
+        protocol=PROTOCOL,
+        time=now(state),
+        kind=name or "other",
+        attributes=MappingProxyType(attrs),
+    )
+    return [event, reply]
+
+
+def _heartbeat_ext(reader: Reader, state: SessionState) -> list[Message]:
+    """0x23 (AT4/X3 heartbeat): terminal information, voltage (2 bytes, V x 100), GSM
+    signal, language/extended port status (2 bytes)."""
+    key = _identity(state, reader.data, "heartbeat")
+    attrs: dict[str, AttributeValue] = {}
+    info = reader.u8("terminal information")
+    voltage = reader.u16("voltage")
+    gsm = reader.u8("GSM signal")
+    _status_attrs(info, 0, gsm, attrs)
+    del attrs["battery_level"]
+    attrs["battery_voltage_v"] = voltage / 100.0
+    if reader.remaining >= 2:
+        attrs["alarm_language"] = reader.u16("alarm/language")
+    return [Heartbeat(device_key=key, protocol=PROTOCOL, attributes=MappingProxyType(attrs))]
 
 
 def _check(frame: bytes) -> int:
@@ -358,8 +533,21 @@ def _decode_checked(frame: bytes, state: SessionState, head: int) -> list[Messag
         out = _login(reader, state)
     elif kind == MessageType.STATUS:
         out = _heartbeat(reader, state)
+    elif kind == MessageType.HEARTBEAT_EXT:
+        out = _heartbeat_ext(reader, state)
     elif kind in (MessageType.STRING, MessageType.COMMAND_REPLY, MessageType.INFO):
         return _info(reader, kind, state)
+    elif kind in LBS_TYPES:
+        return _lbs_multi(reader, kind, state)
+    elif kind == MessageType.WIFI:
+        return _wifi(reader, state)
+    elif kind == MessageType.ADDRESS_REQUEST:
+        return _address_request(reader, state)
+    elif kind == MessageType.LBS_ALARM:
+        return _lbs_alarm(reader, state, serial)
+    elif kind == MessageType.TIME_REQUEST:
+        # answered whether or not the device has logged in (it asks right after power-on)
+        return [Reply(data=encode_time_reply(now(state), serial), acks_data=False)]
     else:
         raise UnsupportedMessage(
             f"protocol number 0x{kind:02x} not decoded", protocol=PROTOCOL, data=frame

@@ -41,8 +41,6 @@ class Gt06Framer(BufferedFramer[bytes]):
     def __init__(self) -> None:
         super().__init__(b"")
 
-
-
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf + data if self._buf else bytes(data)
         frames: list[bytes] = []

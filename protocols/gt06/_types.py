@@ -1,8 +1,10 @@
 """GT06 (Concox) protocol numbers and field values.
 
 Sources: "GPS Tracker Communication Protocol (GT06)" v1.8.1, Shenzhen Concox Information
-Technology, section IV (packet format) and V (packets); "GPS Tracker Communication Protocol
-JM-VL03" V1.1.2, Concox, sections "Protocol Numbers" and 1-9.
+Technology, section IV (packet format) and V (packets) ("[V181]"); "GPS Tracker Communication
+Protocol JM-VL03" V1.1.2, Concox, sections "Protocol Numbers" and 1-12 ("[VL03]"); "GT03A/B
+Communication protocol" V1.82, Concox, §5.2 ("[GT03]"); Concox "V5" communication protocol
+manual (X3/AT4/wetrack family) §5 WiFi and §7.1 LBS alarm ("[V5]").
 """
 
 from __future__ import annotations
@@ -24,18 +26,25 @@ class MessageType(enum.IntEnum):
     """Protocol number of a terminal -> server packet."""
 
     LOGIN = 0x01  #: GT06 v1.8.1 §5.1; JM-VL03 §1
+    GPS = 0x10  #: [GT03] §5.2 "GPS information package": the GPS block alone
     GPS_LBS = 0x12  #: GT06 v1.8.1 §5.2 "location data packet (GPS + LBS)"
     STATUS = 0x13  #: GT06 v1.8.1 §5.3 "status information (heartbeat)"; JM-VL03 §2
     STRING = 0x15  #: JM-VL03 §7 "terminal response, old version" (ASCII string)
     ALARM = 0x16  #: GT06 v1.8.1 §5.4 "alarm data (GPS, LBS, status)"
+    LBS_ALARM = 0x19  #: [V5] §7.1 LBS alarm: LBS + status, no date, no GPS
     COMMAND_REPLY = 0x21  #: JM-VL03 §7 "terminal response, universal version" (0x7979)
     GPS_LBS_UTC = 0x22  #: JM-VL03 §3 "GPS location packet (UTC)"
+    HEARTBEAT_EXT = 0x23  #: AT4/X3 heartbeat: terminal info, voltage (2 bytes, V x 100), GSM
     ALARM_UTC = 0x26  #: JM-VL03 §5 "alarm data (UTC)"
     ALARM_FENCES = 0x27  #: JM-VL03 §5 "alarm data, multiple geofences"
     LBS_MULTI = 0x28  #: JM-VL03 §4 LBS multi-base extended information
-    TIME_REQUEST = 0x8A  #: JM-VL03 §8 time calibration request
+    ADDRESS_REQUEST = 0x2A  #: JM-VL03 §6 GPS address request (UTC): GPS block + phone number
+    WIFI = 0x2C  #: [V5] §5 WiFi information: date, LBS (main + 6 neighbours), access points
+    ONLINE_COMMAND = 0x80  #: JM-VL03 §7 online command (server -> terminal)
+    TIME_REQUEST = 0x8A  #: JM-VL03 §8 time calibration request (answered with UTC)
     INFO = 0x94  #: JM-VL03 §9 "information transfer packet" (0x7979)
     GPS_LBS_4G = 0xA0  #: JM-VL03 §10 GPS location packet, 4G base station
+    LBS_MULTI_4G = 0xA1  #: JM-VL03 §11 LBS multi-base extended information, 4G
     ALARM_4G = 0xA4  #: JM-VL03 §12 multi-fence alarm packet, 4G
 
 
@@ -44,9 +53,20 @@ ALARM_TYPES = frozenset(
     {MessageType.ALARM, MessageType.ALARM_UTC, MessageType.ALARM_FENCES, MessageType.ALARM_4G}
 )
 #: packets carrying a GPS block + LBS (location layout)
-LOCATION_TYPES = frozenset({MessageType.GPS_LBS, MessageType.GPS_LBS_UTC, MessageType.GPS_LBS_4G})
+LOCATION_TYPES = frozenset(
+    {MessageType.GPS, MessageType.GPS_LBS, MessageType.GPS_LBS_UTC, MessageType.GPS_LBS_4G}
+)
+#: packets carrying a list of cells (LBS multi-base, [VL03] §4 and §11)
+LBS_TYPES = frozenset({MessageType.LBS_MULTI, MessageType.LBS_MULTI_4G})
 #: packets the terminal waits for an answer to (GT06 v1.8.1 §3: login, status, alarm)
-REPLIED_TYPES = frozenset({MessageType.LOGIN, MessageType.STATUS}) | ALARM_TYPES
+REPLIED_TYPES = (
+    frozenset(
+        {MessageType.LOGIN, MessageType.STATUS, MessageType.HEARTBEAT_EXT, MessageType.LBS_ALARM}
+    )
+    | ALARM_TYPES
+)
+#: neighbour cells in an LBS multi-base or WiFi packet ([VL03] §4, [V5] §5)
+NEIGHBOUR_CELLS = 6
 
 
 class CourseStatus(enum.IntFlag):
@@ -130,6 +150,15 @@ class InfoType(enum.IntEnum):
     STATUS_SYNC = 0x04  #: ASCII "ALM1=..;STA1=..;" status synchronisation
     DOOR = 0x05  #: door status bits
     ICCID = 0x0A  #: IMEI (8) + IMSI (8) + ICCID (10), BCD
+    RFID = 0x1B  #: RFID card number, BCD
+
+
+class DoorStatus(enum.IntFlag):
+    """0x94 type 0x05 door status byte (JM-VL03 §9)."""
+
+    DOOR_OPEN = 0x01  #: bit 0: door on
+    TRIGGER_HIGH = 0x02  #: bit 1: trigger level high
+    IO_HIGH = 0x04  #: bit 2: I/O port high
 
 
 class TextEncoding(enum.IntEnum):
@@ -137,3 +166,28 @@ class TextEncoding(enum.IntEnum):
 
     ASCII = 0x01  #: ASCII
     UTF16BE = 0x02  #: UTF-16 big-endian
+
+
+class Language(enum.IntEnum):
+    """Language word of an online command ([VL03] §7) and other packets."""
+
+    CHINESE = 0x0001
+    ENGLISH = 0x0002
+
+
+class Command(enum.StrEnum):
+    """SMS-compatible command texts of the GT06 family, sent in a 0x80 online command.
+
+    From the Concox user manuals (GT06N, JM-VL01/02/03, AT4, X3): ``WHERE#`` asks for the
+    position, ``TIMER,T1,T2#`` sets the upload interval (seconds, ACC on / off), ``RESET#``
+    reboots, ``RELAY,1#`` / ``RELAY,0#`` cut / restore fuel or power (JM-VL03, AT4, X3),
+    ``DYD,000000#`` / ``HFYD,000000#`` the same on GT06N/GT800 (with the device password).
+    """
+
+    LOCATE = "WHERE#"
+    REBOOT = "RESET#"
+    ENGINE_CUT_RELAY = "RELAY,1#"
+    ENGINE_RESTORE_RELAY = "RELAY,0#"
+    ENGINE_CUT_DYD = "DYD,{password}#"
+    ENGINE_RESTORE_HFYD = "HFYD,{password}#"
+    INTERVAL = "TIMER,{on},{off}#"

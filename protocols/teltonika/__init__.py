@@ -1,10 +1,16 @@
-"""Teltonika AVL protocol: Codec 8, 8 Extended and 16 over TCP and UDP."""
+"""Teltonika AVL protocol: Codec 8, 8 Extended and 16 records, Codec 12/13/14/15 GPRS
+messages, over TCP and UDP; Codec 12/14 command encoders."""
 
 from __future__ import annotations
 
 from protocols.base import Detection, ProtocolSpec, Session, SessionState, SingleFrame, Transport
 from protocols.teltonika._decoder import decode_tcp, decode_udp
-from protocols.teltonika._encoder import encode_tcp_ack, encode_udp_ack
+from protocols.teltonika._encoder import (
+    encode_codec12_command,
+    encode_codec14_command,
+    encode_tcp_ack,
+    encode_udp_ack,
+)
 from protocols.teltonika._framer import MAX_FRAME, MAX_IMEI, TeltonikaFramer
 from protocols.teltonika._types import Codec
 
@@ -15,6 +21,8 @@ __all__ = [
     "TeltonikaFramer",
     "decode_tcp",
     "decode_udp",
+    "encode_codec12_command",
+    "encode_codec14_command",
     "encode_tcp_ack",
     "encode_udp_ack",
 ]

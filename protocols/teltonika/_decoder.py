@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TypeAlias, cast
+from typing import TypeAlias
 
 from protocols._checks import crc16_ibm, is_imei
 from protocols._reader import Reader
@@ -28,10 +28,12 @@ from protocols.base import SessionState
 from protocols.errors import BadChecksum, Malformed, NotIdentified, UnsupportedMessage
 from protocols.model import AttributeValue, Login, Message, Position, Reply
 from protocols.teltonika._encoder import encode_tcp_ack, encode_udp_ack
+from protocols.teltonika._messages import decode_messages
 from protocols.teltonika._types import (
     COORDINATE_SCALE,
     IMEI_ACCEPTED,
     IO_NAMES,
+    MESSAGE_CODECS,
     Codec,
 )
 
@@ -45,6 +47,8 @@ _UDP_HEAD = struct.Struct(">HHBBH")  # length, packet id, not usable, AVL packet
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _VALUE_SIZES = (1, 2, 4, 8)
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+#: MESSAGE_CODECS as plain ints (cheaper to test per packet than IntEnum members)
+_MESSAGE_CODECS = frozenset(int(codec) for codec in MESSAGE_CODECS)
 
 
 def _fail(message: str, frame: bytes) -> Malformed:
@@ -68,8 +72,7 @@ def _io(reader: Reader, codec: int, attrs: dict[str, AttributeValue]) -> None:
             attrs[f"io{io_id}"] = value
             named = IO_NAMES.get(io_id)
             if named is not None:
-                convert = cast(Callable[[int], AttributeValue], named[1])
-                attrs[named[0]] = convert(value)
+                attrs[named.name] = named.convert(value)
     if wide_counts:
         for _ in range(reader.u16("NX count")):
             io_id = reader.u16("IO id")
@@ -77,9 +80,9 @@ def _io(reader: Reader, codec: int, attrs: dict[str, AttributeValue]) -> None:
 
 
 _Convert: TypeAlias = Callable[[int], AttributeValue]
-#: IO_NAMES with its conversions typed (no ``cast`` per element on the hot path)
+#: IO_NAMES as plain tuples (indexing a tuple is cheaper than a NamedTuple attribute)
 _NAMED: dict[int, tuple[str, _Convert]] = {
-    io_id: (name, cast(_Convert, convert)) for io_id, (name, convert) in IO_NAMES.items()
+    io_id: (element.name, element.convert) for io_id, element in IO_NAMES.items()
 }
 
 
@@ -291,6 +294,9 @@ def _decode_tcp(frame: bytes, state: SessionState, fast: bool) -> list[Message]:
     if key is None:
         raise NotIdentified("AVL data before the IMEI handshake", protocol=PROTOCOL, data=frame)
     end = len(frame) - 4
+    if frame[8] in _MESSAGE_CODECS:
+        # a GPRS command response or message (Codec 12-15): nothing to acknowledge
+        return decode_messages(Reader(frame, PROTOCOL, 8, end), key)
     out = _fast_records(frame, 8, end, key) if fast and key else None
     if out is None:
         reader = Reader(frame, PROTOCOL, 8, end)
@@ -311,6 +317,9 @@ def decode_udp(datagram: bytes, state: SessionState) -> list[Message]:
     if not raw.isdigit():
         raise _fail(f"IMEI {raw!r} is not digits", datagram)
     state.device_key = raw.decode("ascii")
+    if reader.remaining and datagram[reader.offset] in _MESSAGE_CODECS:
+        # Codec 12-15 over UDP: the same data field after the AVL packet header, no ack
+        return decode_messages(reader, state.device_key)
     out = _fast_records(datagram, reader.offset, len(datagram), state.device_key)
     if out is None:
         out = _records(reader, state.device_key)

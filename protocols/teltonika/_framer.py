@@ -30,8 +30,6 @@ class TeltonikaFramer(BufferedFramer[bytes]):
     def __init__(self) -> None:
         super().__init__(b"")
 
-
-
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf + data if self._buf else bytes(data)
         frames: list[bytes] = []

@@ -174,8 +174,9 @@ async def udp_garbage_then_good(port: int, imei: str) -> tuple[list[bytes], byte
         transport.close()
 
 
-async def http_bad_input(port: int) -> list[int]:
-    url = f"http://127.0.0.1:{port}/"
+async def http_bad_input(port: int, key: str) -> list[int]:
+    """Bad bodies from an authenticated phone (its key in the URL), then not HTTP at all."""
+    url = f"http://127.0.0.1:{port}/{key}"
     statuses = []
     async with aiohttp.ClientSession() as http:
         for body in (GARBAGE, b"id=x&lat=north&lon=", b"\xff" * (MAX_BODY + 1)):
@@ -207,6 +208,7 @@ async def test_bad_input_on_every_listener_while_a_good_tracker_is_served(db_url
     good_imei, udp_imei = services.unique_imei(), services.unique_imei()
     good_id = services.provision("teltonika", good_imei)
     udp_id = services.provision("teltonika", udp_imei)
+    _, osmand_key = services.provision_phone("osmand", services.unique("osm"))
     protocols = (*TCP, "osmand")
     rejected_before = counted("trackgw_frames_rejected_total", "protocol", protocols)
     per_ip_before = refused("teltonika", "per_ip_limit")
@@ -233,7 +235,7 @@ async def test_bad_input_on_every_listener_while_a_good_tracker_is_served(db_url
                 silent,
                 flood(s.ports.teltonika),
                 udp_garbage_then_good(s.ports.teltonika_udp, udp_imei),
-                http_bad_input(s.ports.osmand),
+                http_bad_input(s.ports.osmand, osmand_key),
             ),
             30,
         )

@@ -81,7 +81,8 @@ async def set_plan_async(circle: str, plan: str) -> None:
 
 
 class Listener:
-    """A circle member's app: subscribed to topics, collecting alert payloads."""
+    """The operator's dashboard (the only reader of circle-wide and other members' topics;
+    members' own access is tested in test_broker_access): subscribed, collecting payloads."""
 
     def __init__(self, *topics: str) -> None:
         self.topics = topics
@@ -95,9 +96,10 @@ class Listener:
         return self
 
     async def _run(self) -> None:
-        async with services.mqtt_client(services.MEMBER_USER[0]) as client:
+        async with services.mqtt_client(services.OPERATOR_USER[0]) as client:
             for topic in self.topics:
-                await client.subscribe(topic, qos=1)
+                granted = await client.subscribe(topic, qos=1)
+                assert [getattr(c, "value", c) for c in granted] == [1], topic
             self._ready.set()
             async for message in client.messages:
                 self.received.append((str(message.topic), json.loads(message.payload)))
@@ -137,7 +139,7 @@ async def test_a_phone_crossing_a_place_gives_members_exactly_one_enter_and_one_
     owner, other = services.unique("acct"), services.unique("acct")
     key = f"alice/{services.unique('phone')}"
     with services.connect() as conn:
-        admin.add_device(conn, "owntracks", key, owner)
+        device_id = admin.add_device(conn, "owntracks", key, owner).id
     circle = circle_with_place([owner, other])
     s = services.settings(db_url)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
@@ -146,7 +148,8 @@ async def test_a_phone_crossing_a_place_gives_members_exactly_one_enter_and_one_
         Listener(
             f"circles/{circle}/alerts",
             f"circles/{circle}/members/+/alerts",
-            f"circles/{circle}/live",
+            f"circles/{circle}/live/+",
+            f"circles/{circle}/members/+/live/+",
         ) as app,
     ):
         await publish_track("alice", key, walk_home_and_leave(), start)
@@ -162,10 +165,12 @@ async def test_a_phone_crossing_a_place_gives_members_exactly_one_enter_and_one_
     assert enter["recipients"] == sorted([owner, other])
     assert set(enter["position"]) >= {"lat", "lon", "accuracy_m"}
     assert len(app.of(f"circles/{circle}/members/{other}/alerts")) == 2
-    live = app.of(f"circles/{circle}/live")
+    live = app.of(f"circles/{circle}/live/{device_id}")  # one retained topic per device
     assert live, "no live position published"
     assert {p["device"] for p in live} == {key}
     assert all(p["type"] == "position" and p["member"] == owner for p in live)
+    for member in (owner, other):  # each in-plan member's own live topic gets them too
+        assert app.of(f"circles/{circle}/members/{member}/live/{device_id}") == live
     with services.connect() as conn:
         kinds = [
             r[0]

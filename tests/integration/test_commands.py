@@ -69,6 +69,35 @@ def test_devices_add_and_list(trackgw) -> None:  # type: ignore[no-untyped-def]
     )
 
 
+def test_devices_get_an_http_secret_shown_once_and_stored_hashed(trackgw) -> None:  # type: ignore[no-untyped-def]
+    phone = f"{services.unique('u')}/phone"
+    code, out, _ = trackgw("devices", "add", "--protocol", "owntracks", "--id", phone, "--secret")
+    assert code == 0
+    first = out[0]["secret"]
+    assert len(first) >= 40
+    code, out, _ = trackgw("devices", "secret", "--id", phone, "--secret", "chosen-by-operator-1")
+    assert (code, out[0]["secret"]) == (0, "chosen-by-operator-1")
+    with services.connect() as conn:
+        row = conn.execute(
+            "select s.secret_sha256 from device_secrets s join devices d on d.id = s.device_id"
+            " where d.unique_id = %s",
+            (phone,),
+        ).fetchone()
+    assert row is not None
+    assert b"chosen-by-operator-1" not in bytes(row[0])
+    code, _, err = trackgw("devices", "secret", "--id", phone, "--secret", "short")
+    assert code == 1
+    assert "16 characters" in err
+    imei = services.unique_imei()
+    assert trackgw("devices", "add", "--protocol", "gt06", "--id", imei)[0] == 0
+    code, _, err = trackgw("devices", "secret", "--id", imei)
+    assert code == 1
+    assert "do not authenticate with a secret" in err
+    code, _, err = trackgw("devices", "secret", "--id", "nobody/nothing")
+    assert code == 1
+    assert "no device" in err
+
+
 def test_circles_places_and_subscriptions(trackgw, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     owner, friend = services.unique("acct"), services.unique("acct")
     circle = services.unique("circle")

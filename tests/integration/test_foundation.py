@@ -93,7 +93,7 @@ async def test_bad_and_unknown_messages_are_counted_and_do_not_stop_ingestion(db
         )
 
     def refused() -> float:
-        return metrics.devices_refused.labels("owntracks", "unknown")._value.get()
+        return float(metrics.devices_refused.labels("owntracks", "unknown")._value.get())
 
     before_rejected, before_refused = rejected(), refused()
     good = {"_type": "location", "tst": int(time.time()) - 5, "lat": 1.5, "lon": 2.5}

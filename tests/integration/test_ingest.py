@@ -136,13 +136,14 @@ async def test_owntracks_phone_over_mqtt_all_stored_once(db_url: str) -> None:
 
 async def test_osmand_http_answers_after_commit_and_resends_stored_once(db_url: str) -> None:
     device = services.unique("osm")
-    device_id = services.provision("osmand", device)
+    device_id, key = services.provision_phone("osmand", device)
     track = fixes(60)
     s = services.settings(db_url)
     async with services.running_gateway(s), aiohttp.ClientSession() as http:
         url = f"http://127.0.0.1:{s.ports.osmand}/"
         for i, f in enumerate(track + track[:10]):
             params = {
+                "key": key,
                 "id": device,
                 "timestamp": str(int(f.time.timestamp())),
                 "lat": f"{f.lat:.6f}",
@@ -161,8 +162,8 @@ async def test_osmand_http_answers_after_commit_and_resends_stored_once(db_url: 
             url,
             params={"id": "nobody-" + device, "lat": "1", "lon": "1", "timestamp": "1700000000"},
         ) as resp:
-            assert resp.status == 404
-        async with http.get(url, params={"id": device, "lat": "north"}) as resp:
+            assert resp.status == 401  # no key: nobody's
+        async with http.get(url, params={"key": key, "id": device, "lat": "north"}) as resp:
             assert resp.status == 400
     assert stored_times(device_id) == [int(f.time.timestamp()) for f in track]
     with services.connect() as conn:

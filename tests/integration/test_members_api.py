@@ -122,6 +122,7 @@ async def test_sign_up_sign_in_tokens_and_the_admin_split(db_url: str) -> None:
         r = await api.call("GET", "/v1/devices", other)
         assert (r.status, r.problem) == (403, "account-suspended")
         assert (await api.call("GET", "/v1/me", other)).status == 200
+        assert (await api.call("GET", "/v1/me/export", other)).status == 200
         r = await api.call("DELETE", f"/v1/admin/accounts/{other_account}/suspension", ADMIN)
         assert (await api.call("GET", "/v1/devices", other)).status == 200
 
@@ -147,6 +148,25 @@ async def test_failed_sign_ins_and_token_use_are_rate_limited(db_url: str) -> No
         r = await api.call("POST", "/v1/tokens", json={"email": email, "password": "p" * 10})
         assert (r.status, r.problem) == (429, "rate-limited")
         assert int(r.headers["Retry-After"]) >= 1
+        # per address: another account from the same address waits too ...
+        other = f"{services.unique('bystander')}@example.org"
+        await api.call(
+            "POST", "/v1/accounts", json={"email": other, "password": "q" * 10, "name": "b"}
+        )
+        r = await api.call("POST", "/v1/tokens", json={"email": other, "password": "q" * 10})
+        assert r.status == 429
+        # ... but not from another address; and the victim's account waits from anywhere
+        connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+        async with aiohttp.ClientSession(connector=connector) as elsewhere_http:
+            elsewhere = Api(elsewhere_http, s.http.port)
+            r = await elsewhere.call(
+                "POST", "/v1/tokens", json={"email": other, "password": "q" * 10}
+            )
+            assert r.status == 201
+            r = await elsewhere.call(
+                "POST", "/v1/tokens", json={"email": email, "password": "p" * 10}
+            )
+            assert (r.status, r.problem) == (429, "rate-limited")
 
 
 async def test_devices_are_their_owners_and_ids_are_checked(db_url: str) -> None:
@@ -288,8 +308,19 @@ async def test_circles_invites_members_and_cross_circle_404(db_url: str) -> None
                 a,
                 now - timedelta(minutes=len(who)),
             )
+        for who in ("carol", "dave", "bob"):  # a device's own alarm belongs to no circle
+            sql(
+                "insert into events (device_id, kind, time) values (%s, 'alarm:sos', now())",
+                devices[who],
+            )
         alerts = await api.call("GET", f"/v1/circles/{a}/alerts", alice)
-        assert {x["device"] for x in alerts.body["items"]} == {devices["alice"], devices["carol"]}
+        assert sorted((x["kind"], x["device"]) for x in alerts.body["items"]) == sorted(
+            [
+                ("alarm:sos", devices["carol"]),
+                ("geofence:enter", devices["alice"]),
+                ("geofence:enter", devices["carol"]),
+            ]
+        )
         # cross-circle: bob's circle B is not found for alice, whatever the path
         for method, path in (
             ("GET", f"/v1/circles/{b}"),

@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from geofence import (
     Batch,
+    Evaluation,
     GeofenceState,
     Place,
     PlaceIndex,
@@ -21,6 +22,7 @@ from geofence import (
     Transition,
     TransitionKind,
     Zones,
+    confirm_due,
     evaluate,
 )
 from geofence._geodesy import EARTH_RADIUS_M, haversine_m
@@ -128,22 +130,34 @@ def test_interleaving_devices_changes_nothing(rows, rnd) -> None:  # type: ignor
 
 CENTRE = (45.0, 7.0)
 RADIUS = 200.0
-RULES = Rules(dwell_s=60)
+RULES = Rules(dwell_s=60)  # and the confirmation defaults: what the gateway runs
+CONFIRM = RULES.confirm
 
 
 class Hysteresis(RuleBasedStateMachine):
-    """One device, one circle: events alternate and each is justified by its fix."""
+    """One device, one circle, the default confirmation rule and a dwell, against a model.
+
+    Events alternate, each is justified by its fixes or its due instant, and a timer
+    (``confirm_due``) running at any instant the fixes have not passed changes nothing:
+    the model has no timer at all.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.zones = Zones(places=PlaceIndex([Place.circle("p", *CENTRE, RADIUS)]), rules=RULES)
         self.state = GeofenceState()
-        self.now = 0
+        self.now = 0  # seconds after T0: the newest fix or timer run
         self.seen = False
         self.inside = False
-        self.dwell_start: int | None = None  # model: first surely-inside fix of the stay
+        self.pending: tuple[int, int] | None = None  # model: (first fix of the run, fixes)
 
-    def feed(self, seconds: int, north_m: float, accuracy: float | None) -> list[Transition]:
+    def apply(self, result: Evaluation) -> list[tuple[TransitionKind, int]]:
+        self.state.apply(result)
+        return [(t.kind, round((t.time - T0).total_seconds())) for t in result.transitions]
+
+    def feed(
+        self, seconds: int, north_m: float, accuracy: float | None
+    ) -> list[tuple[TransitionKind, int]]:
         batch = Batch.from_fixes(
             ["dev"],
             [T0 + timedelta(seconds=seconds)],
@@ -151,19 +165,34 @@ class Hysteresis(RuleBasedStateMachine):
             [CENTRE[1]],
             [accuracy],
         )
-        result = evaluate(batch, self.state, self.zones)
-        self.state.apply(result)
-        return list(result.transitions)
+        return self.apply(evaluate(batch, self.state, self.zones))
+
+    def due(self) -> int | None:
+        if self.pending is None:
+            return None
+        start, n = self.pending
+        if self.inside:
+            return start + int(CONFIRM.exit_s)
+        dwell = int(RULES.dwell_s)
+        return start + (dwell if n >= CONFIRM.enter_fixes else max(int(CONFIRM.enter_s), dwell))
+
+    def model_due(self, until: int) -> list[tuple[TransitionKind, int]]:
+        due = self.due()
+        if due is None or due > until:
+            return []
+        kind = TransitionKind.EXIT if self.inside else TransitionKind.ENTER
+        self.inside, self.pending = not self.inside, None
+        return [(kind, due)]
 
     @rule(
-        dt=st.integers(1, 90),
+        dt=st.integers(1, 200),
         north=st.floats(-600, 600),
         acc=st.sampled_from([None, 5.0, 40.0, 250.0]),
     )
     def fix(self, dt: int, north: float, acc: float | None) -> None:
         self.now += dt
         self.seen = True
-        events = self.feed(self.now, north, acc)
+        got = self.feed(self.now, north, acc)
         d = (
             float(haversine_m(CENTRE[0], CENTRE[1], CENTRE[0] + north / M_PER_DEG, CENTRE[1]))
             - RADIUS
@@ -172,21 +201,42 @@ class Hysteresis(RuleBasedStateMachine):
         usable = u <= RADIUS
         surely_in = usable and d + u <= -RULES.margin_m
         surely_out = usable and d - u >= RULES.margin_m
-        expected: list[TransitionKind] = []
-        if surely_out:
+        if not (surely_in or surely_out):
+            assert got == []  # no observation: nothing, not even what is due
+            return
+        expected = self.model_due(self.now)
+        if surely_in == self.inside:  # the side we are on: a pending change is cancelled
+            self.pending = None
+        else:
+            start, n = self.pending if self.pending is not None else (self.now, 0)
+            n += 1
+            self.pending = (start, n)
+            elapsed = self.now - start
             if self.inside:
-                expected = [TransitionKind.EXIT]
-            self.inside, self.dwell_start = False, None
-        elif surely_in and not self.inside:
-            self.dwell_start = self.now if self.dwell_start is None else self.dwell_start
-            if self.now - self.dwell_start >= RULES.dwell_s:
-                expected, self.inside, self.dwell_start = [TransitionKind.ENTER], True, None
-        assert [e.kind for e in events] == expected
+                done = n >= CONFIRM.exit_fixes or elapsed >= CONFIRM.exit_s
+            else:
+                done = (n >= CONFIRM.enter_fixes and elapsed >= RULES.dwell_s) or (
+                    elapsed >= max(CONFIRM.enter_s, RULES.dwell_s)
+                )
+            if done:
+                kind = TransitionKind.EXIT if self.inside else TransitionKind.ENTER
+                expected.append((kind, self.now))
+                self.inside, self.pending = not self.inside, None
+        assert got == expected
+
+    @rule(dt=st.integers(0, 400))
+    def timer(self, dt: int) -> None:
+        """The gateway's timer at an instant no fix has passed; later fixes come after it."""
+        self.now += dt
+        got = self.apply(confirm_due(self.state, self.zones, T0 + timedelta(seconds=self.now)))
+        assert got == self.model_due(self.now)
 
     @precondition(lambda self: self.seen)
     @rule(back=st.integers(0, 600), north=st.floats(-600, 600))
     def late_fix(self, back: int, north: float) -> None:
-        assert self.feed(self.now - back, north, 5.0) == []
+        newest = max(f.time for f in self.state.last_fixes())
+        late = min(self.now - back, round((newest - T0).total_seconds()))
+        assert self.feed(late, north, 5.0) == []
 
     @rule()
     def restart(self) -> None:
@@ -196,10 +246,12 @@ class Hysteresis(RuleBasedStateMachine):
     def state_matches_model(self) -> None:
         record = self.state.get("dev", "p")
         assert (record is not None and record.inside) == self.inside
-        dwelling = record.dwell_since if record is not None else None
-        expected = None if self.dwell_start is None else T0 + timedelta(seconds=self.dwell_start)
-        assert dwelling == expected
+        pending = None if record is None else record.pending_since
+        expected = None if self.pending is None else T0 + timedelta(seconds=self.pending[0])
+        assert pending == expected
+        if record is not None and self.pending is not None:
+            assert record.pending_fixes == self.pending[1]
 
 
 TestHysteresis = Hysteresis.TestCase
-TestHysteresis.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestHysteresis.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)

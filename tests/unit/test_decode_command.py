@@ -94,3 +94,31 @@ def test_unknown_protocol_exits_2() -> None:
     with pytest.raises(SystemExit) as info:
         main(["decode", "--protocol", "nope", "--hex", "00"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("protocol", "text"),
+    [
+        (
+            "h02",
+            "*HQ,865205030330012,V1,145452,A,2240.55181,N,11358.32389,E,0.00,0,100815,FFFFFBFF",
+        ),
+        ("tk103", "imei:359586015829802,tracker,000000000,13554900601,L,"),
+        ("watch", "[3G*8800000015*0002*LK"),
+        ("auto", "[3G*8800000015*0002*LK"),
+    ],
+)
+def test_frame_without_terminator_is_reported_incomplete(
+    protocol: str, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["decode", "--protocol", protocol, "--text", text])
+    (line,) = _lines(capsys)
+    assert code == 1
+    assert (line["type"], line["error"], line["input"]) == ("error", "Incomplete", 0)
+    assert f"{len(text)} bytes" in str(line["detail"])
+
+
+def test_whole_frame_then_nothing_left_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["decode", "--protocol", "watch", "--text", "[3G*8800000015*0002*LK]"])
+    assert code == 0
+    assert [line["type"] for line in _lines(capsys)] == ["heartbeat", "reply"]

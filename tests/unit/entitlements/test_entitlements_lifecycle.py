@@ -5,6 +5,7 @@ Edge instants (docs/entitlements.md): every interval is half-open [start, end).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -232,9 +233,12 @@ def test_load_subscriptions_round_trip_and_errors() -> None:
     s = sub(cycle=Cycle.MONTHLY_ANNUAL_COMMITMENT, commitment_end=at("2027-01-01T00:00:00Z"))
     doc = {"circle": "c1", "subscriptions": [dump_subscription(s)]}
     assert load_subscriptions(doc).subscriptions == (s,)
+    # Without commitment_end it is no longer refused: it commits for 12 months from its start
+    # (test_entitlements_notices.py covers the rule).
     bad = dict(dump_subscription(s), commitment_end=None)
-    with pytest.raises(InvalidSubscription, match="commitment_end is required"):
-        load_subscriptions({"circle": "c1", "subscriptions": [bad]})
+    assert load_subscriptions({"circle": "c1", "subscriptions": [bad]}).subscriptions[0] == (
+        replace(s, commitment_end=None)
+    )
     with pytest.raises(InvalidSubscription, match=r"subscriptions\[0\]: unknown plan 'tin'"):
         load_subscriptions({"circle": "c1", "subscriptions": [dict(bad, plan="tin")]})
     naive = dict(dump_subscription(sub()), started_at="2026-01-01T00:00:00")

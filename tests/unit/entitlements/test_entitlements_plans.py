@@ -6,14 +6,14 @@ import pytest
 
 from entitlements.effective import in_plan_members, resolve
 from entitlements.errors import CatalogueError, UnknownPlan
-from entitlements.plans import default_catalogue, load_catalogue
+from entitlements.plans import Limits, default_catalogue, load_catalogue
 
 from .entitlements_helpers import CUSTOMERTRACKR, DESIGN, LETSTRACK, T0, at, sub
 
 CAT = default_catalogue()
 
 
-def limits(name: str):  # type: ignore[no-untyped-def]
+def limits(name: str) -> Limits:
     return CAT.get(name).limits()
 
 
@@ -33,7 +33,10 @@ def test_free_plan_has_limits() -> None:
 
 def test_silver_adds_tag_support() -> None:
     """letstrack-billing-terms.txt: "Silver Plan: Enhanced tracking with additional tag support" """
-    assert limits("silver").tags_per_account > limits("free").tags_per_account  # type: ignore[operator]
+    silver, free = limits("silver").tags_per_account, limits("free").tags_per_account
+    assert silver is not None
+    assert free is not None
+    assert silver > free
     assert limits("silver").history_days == 7
     assert not limits("silver").history_replay
 

@@ -192,9 +192,17 @@ def test_deleted_ends_and_statuses_map() -> None:
             created=NOW + 10,
         )
     )
-    r = apply_event(r, gone).record
-    assert r is not None
-    assert status_at(r, now(NOW + 9)) is Status.LAPSED
+    ended = apply_event(r, gone).record
+    assert ended is not None
+    # An EU consumer's paid subscription (the object no longer has a trial) ended one day
+    # after purchase, on request: the cooling-off withdrawal (before it was only LAPSED).
+    assert status_at(ended, now(NOW + 9)) is Status.WITHDRAWN
+    failed = subscription(
+        "canceled", ended_at=NOW + 9, cancellation_details={"reason": "payment_failed"}
+    )
+    ended = apply_event(r, receive(event("customer.subscription.deleted", failed, eid="e3"))).record
+    assert ended is not None
+    assert status_at(ended, now(NOW + 9)) is Status.LAPSED
     held = apply_event(
         None, receive(event("customer.subscription.created", subscription("incomplete")))
     ).record

@@ -6,16 +6,32 @@ import numpy as np
 import pytest
 import shapely
 
-from geofence import GeofenceState, Place, PlaceIndex, Rules, Zones, airport_index, evaluate
+from geofence import (
+    IMMEDIATE,
+    GeofenceState,
+    Place,
+    PlaceIndex,
+    Rules,
+    Zones,
+    airport_index,
+    evaluate,
+)
 
 from .geofence_helpers import Fix, batch_of, events, offset, run
 
 HOME = (51.5074, -0.1278)
 HOME_R = 100.0
+#: These tests are about the geometric rule (IN/OUT per fix), so they ask for no
+#: confirmation: the first fix on the new side decides. Confirmation has its own tests
+#: (test_geofence_confirm.py).
+GEOMETRY = Rules(confirm=IMMEDIATE, airport_confirm=IMMEDIATE)
 
 
 def home_zones(**rules: float) -> Zones:
-    return Zones(places=PlaceIndex([Place.circle("home", *HOME, HOME_R)]), rules=Rules(**rules))
+    return Zones(
+        places=PlaceIndex([Place.circle("home", *HOME, HOME_R)]),
+        rules=Rules(confirm=IMMEDIATE, airport_confirm=IMMEDIATE, **rules),
+    )
 
 
 def walk(
@@ -127,7 +143,7 @@ def test_polygon_with_a_hole() -> None:
     park = Place.polygon(
         "park", shapely.Polygon([(lo, la) for la, lo in corner], [[(lo, la) for la, lo in hole]])
     )
-    zones = Zones(places=PlaceIndex([park]))
+    zones = Zones(places=PlaceIndex([park]), rules=GEOMETRY)
     path = [-400, -300, -150, -130, -100, 0, 0, 100, 130, 150, 300, 400]
     track = [("p", 10.0 * k, *offset(lat0, lon0, n, 0), 10.0) for k, n in enumerate(path)]
     assert events(run(track, zones)) == [
@@ -140,7 +156,9 @@ def test_polygon_with_a_hole() -> None:
 
 def test_circle_across_the_antimeridian() -> None:
     # Taveuni, Fiji: the 180° meridian runs across the island.
-    zones = Zones(places=PlaceIndex([Place.circle("taveuni", -16.85, 179.995, 2000)]))
+    zones = Zones(
+        places=PlaceIndex([Place.circle("taveuni", -16.85, 179.995, 2000)]), rules=GEOMETRY
+    )
     track = [
         ("boat", 0, -16.85, -179.9, 10.0),  # ~10 km east, across the line
         ("boat", 60, -16.85, -179.99, 10.0),  # 1.6 km east of the centre: inside
@@ -161,7 +179,9 @@ def test_polygon_near_the_antimeridian() -> None:
         (179.98, -16.84),
         (179.98, -16.86),
     ]
-    zones = Zones(places=PlaceIndex([Place.polygon("strip", shapely.Polygon(ring))]))
+    zones = Zones(
+        places=PlaceIndex([Place.polygon("strip", shapely.Polygon(ring))]), rules=GEOMETRY
+    )
     track = [("p", 0, -16.85, -179.99, 10.0), ("p", 60, -16.85, -179.97, 10.0)]
     assert events(run(track, zones)) == [("enter", "p", "strip", 0.0), ("exit", "p", "strip", 60.0)]
 
@@ -171,7 +191,7 @@ def test_places_at_the_poles() -> None:
     # A camp polygon 10 km from the north pole, 20° of longitude wide.
     ring = [(0, 89.9), (20, 89.9), (20, 89.92), (0, 89.92), (0, 89.9)]
     north = Place.polygon("camp", shapely.Polygon(ring))
-    zones = Zones(places=PlaceIndex([south, north]))
+    zones = Zones(places=PlaceIndex([south, north]), rules=GEOMETRY)
     track = [
         ("s", 0, -89.995, 0.0, 10.0),  # 556 m from the pole
         ("s", 60, -89.995, 179.0, 10.0),  # other side of the pole, still 556 m
@@ -194,7 +214,11 @@ JFK = (40.63983, -73.77874)
 
 
 def airport_zones(**rules: float) -> Zones:
-    return Zones(places=PlaceIndex([]), airports=airport_index(), rules=Rules(**rules))
+    return Zones(
+        places=PlaceIndex([]),
+        airports=airport_index(),
+        rules=Rules(confirm=IMMEDIATE, airport_confirm=IMMEDIATE, **rules),
+    )
 
 
 def test_flight_lhr_to_cdg() -> None:
@@ -233,7 +257,11 @@ def test_a_drive_to_the_airport_is_no_flight() -> None:
 
 
 def test_airports_only_for_devices_with_airport_alerts() -> None:
-    zones = Zones(places=PlaceIndex([Place.circle("LHR", *LHR, 500)]), airports=airport_index())
+    zones = Zones(
+        places=PlaceIndex([Place.circle("LHR", *LHR, 500)]),
+        airports=airport_index(),
+        rules=GEOMETRY,
+    )
     batch = batch_of([("gold", 0, *LHR, 10.0), ("platinum", 0, *LHR, 10.0)])
     result = evaluate(batch, GeofenceState(), zones, airport_devices=np.array([False, True]))
     assert events(result.transitions) == [
@@ -271,7 +299,8 @@ def test_out_of_order_fixes_never_undo_a_newer_state() -> None:
 def test_only_the_device_s_active_places_apply() -> None:
     work = offset(*HOME, 3000, 0)
     zones = Zones(
-        places=PlaceIndex([Place.circle("home", *HOME, 100), Place.circle("work", *work, 100)])
+        places=PlaceIndex([Place.circle("home", *HOME, 100), Place.circle("work", *work, 100)]),
+        rules=GEOMETRY,
     )
     state = GeofenceState()
     scope = {"a": {"home", "work"}, "b": {"work"}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from geofence import DeviceFix, GeofenceState, PlaceState
+from geofence import IMMEDIATE, DeviceFix, GeofenceState, PlaceState
 from geofence.records import from_us, to_us
 from geofence.state import TABLE, Event, Observation, Phase, step
 
@@ -16,10 +16,15 @@ MIN = 60_000_000  # one minute in microseconds
 def test_table_covers_every_phase_and_observation() -> None:
     assert set(TABLE) == {(p, o) for p in Phase for o in Observation}
     fired = {key: ev for key, (_, ev) in TABLE.items() if ev is not None}
+    # Confirmation: an exit needs a confirmed OUT (GONE), and a pending enter or exit
+    # is also confirmed when due (DUE); an unconfirmed OUT from inside only starts one.
     assert fired == {
         (Phase.OUTSIDE, Observation.SETTLED): Event.ENTER,
         (Phase.DWELLING, Observation.SETTLED): Event.ENTER,
-        (Phase.INSIDE, Observation.OUT): Event.EXIT,
+        (Phase.DWELLING, Observation.DUE): Event.ENTER,
+        (Phase.INSIDE, Observation.GONE): Event.EXIT,
+        (Phase.LEAVING, Observation.GONE): Event.EXIT,
+        (Phase.LEAVING, Observation.DUE): Event.EXIT,
     }
 
 
@@ -33,6 +38,7 @@ def _step(record: PlaceState | None, minute: int, inside: bool, dwell_min: int =
         time_us=t,
         inside=inside,
         dwell_us=dwell_min * MIN,
+        confirm=IMMEDIATE,  # these tests are about dwell and the recorded times
     )
 
 
@@ -48,7 +54,10 @@ def test_dwell_enters_only_after_the_stay_and_keeps_the_arrival_time() -> None:
     assert r1 is not None
     assert r1.dwell_since == at(0)
     r2, e2 = _step(r1, 4, True, dwell_min=5)
-    assert (r2, e2) == (r1, None)
+    assert e2 is None  # the row now also counts the run's fixes (confirmation)
+    assert r2 == PlaceState(
+        device_id="d", place_id="p", inside=False, since=at(0), dwell_since=at(0), pending_fixes=2
+    )
     r3, e3 = _step(r2, 5, True, dwell_min=5)
     assert e3 is Event.ENTER
     assert r3 == PlaceState(device_id="d", place_id="p", inside=True, since=at(0))

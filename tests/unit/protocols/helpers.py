@@ -22,11 +22,23 @@ fed whole before the sample, and their messages are not returned.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from protocols.base import Session
 from protocols.model import Message, Rejected
 
-SessionFactory = Callable[[], Session]
+
+class Receiver(Protocol):
+    """What the helpers feed: a ``protocols.base.Session`` or a ``detect.AutoSession``."""
+
+    failed: bool
+
+    @property
+    def buffered(self) -> int: ...
+
+    def receive(self, data: bytes) -> list[Message]: ...
+
+
+SessionFactory = Callable[[], Receiver]
 
 
 def comparable(messages: Sequence[Message]) -> list[object]:
@@ -41,7 +53,7 @@ def comparable(messages: Sequence[Message]) -> list[object]:
     return out
 
 
-def _primed(new_session: SessionFactory, prelude: Sequence[bytes]) -> Session:
+def _primed(new_session: SessionFactory, prelude: Sequence[bytes]) -> Receiver:
     session = new_session()
     for chunk in prelude:
         for message in session.receive(chunk):

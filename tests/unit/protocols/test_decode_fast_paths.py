@@ -12,24 +12,34 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
 from protocols._checks import crc16_ibm
+from protocols._common import CLOCK_KEY
 from protocols.base import SessionState
 from protocols.gt06 import encode_frame
 from protocols.gt06._decoder import decode_frame, decode_frame_checked
 from protocols.model import Message
 from protocols.teltonika._decoder import decode_tcp, decode_tcp_checked
-from tests.unit.protocols import test_gt06, test_teltonika
+from tests.unit.protocols import (
+    test_gt06,
+    test_gt06_breadth,
+    test_gt06_captures,
+    test_teltonika,
+    test_teltonika_messages,
+)
 
 Decode = Callable[[bytes, SessionState], list[Message]]
 KEYS = ("356307042441013", None)
+_CLOCK = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def outcome(decode: Decode, frame: bytes, key: str | None) -> object:
     try:
-        return ("ok", decode(frame, SessionState("tcp", key)))
+        # a fixed session clock: packets without a time of their own are timed by it
+        return ("ok", decode(frame, SessionState("tcp", key, {CLOCK_KEY: lambda: _CLOCK})))
     except Exception as exc:  # the error itself: class and message must agree
         return ("error", type(exc).__name__, str(exc))
 
@@ -50,6 +60,16 @@ GT06_FRAMES = [
     test_gt06.STRING_15,
     test_gt06.COMMAND_21,
     test_gt06.INFO_94,
+    test_gt06.TIME_REQUEST,
+    test_gt06_breadth.LBS_28,
+    test_gt06_breadth.ADDRESS_2A,
+    test_gt06_breadth.HEARTBEAT_23,
+    test_gt06_breadth.LBS_ALARM_19,
+    test_gt06_breadth.WIFI_2C,
+    test_gt06_breadth.LBS_A1,
+    test_gt06_captures.LOCATION_5734,
+    test_gt06_captures.LOCATION_5361,
+    test_gt06_captures.HEARTBEAT_5361,
     _gt06_22(bytes([24, 5, 1, 10, 20, 30]), 41625624),
     _gt06_22(bytes([24, 13, 1, 10, 20, 30]), 41625624),  # month 13
     _gt06_22(bytes([24, 5, 1, 10, 20, 30]), 170_000_000),  # latitude beyond 90
@@ -86,6 +106,11 @@ def _variants(packet: bytes) -> list[bytes]:
         test_teltonika.C8E,
         test_teltonika.C16,
         test_teltonika.VILNIUS,
+        test_teltonika_messages.FMB120_RECORD,
+        test_teltonika_messages.C12_GETIO_RESPONSE,
+        test_teltonika_messages.C13,
+        test_teltonika_messages.C14_NACK,
+        test_teltonika_messages.C15,
     ],
 )
 def test_teltonika_fast_path_matches_checked(packet: bytes) -> None:

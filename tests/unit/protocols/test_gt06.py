@@ -50,7 +50,7 @@ ALARM_REPLY_VL03 = H("78780526001C9D860D0A")
 ALARM_27 = H(
     "78782627100419092D07C5027AC91C0C4658000005370900000000000000008002000C01FF00004DF60D0A"
 )
-#: [VL03] §8 time calibration request (not decoded: needs a clock)
+#: [VL03] §8 time calibration request (answered: see test_gt06_breadth)
 TIME_REQUEST = H("7878058A000688290D0A")
 #: 0x15 string reply built from [VL03] §7 layout with the §7 command "sos#" (built)
 STRING_15 = encode_frame(0x15, bytes([4 + 4]) + bytes(4) + b"OK!#" + b"\x00\x02", 0x0009)
@@ -201,10 +201,17 @@ def test_location_without_login_is_not_identified_but_preset_works() -> None:
     assert pos.device_key == "123456789012345"
 
 
-def test_unsupported_time_request() -> None:
-    (rejected,) = feed_three_ways(session, TIME_REQUEST)
+def test_unknown_protocol_number_is_unsupported_and_keeps_the_session() -> None:
+    # built: protocol number 0x99 (not in any of the documents) around a 2-byte content
+    unknown = encode_frame(0x99, b"\x01\x02", 0x0007)
+    s = session()
+    (rejected,) = s.receive(unknown)
     assert isinstance(rejected, Rejected)
     assert isinstance(rejected.error, UnsupportedMessage)
+    assert not rejected.fatal
+    assert not s.failed
+    login, _ = s.receive(LOGIN_VL03)
+    assert isinstance(login, Login)
 
 
 def test_framer_resyncs_past_garbage_and_counts_it() -> None:

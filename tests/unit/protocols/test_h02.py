@@ -14,8 +14,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from protocols.base import Session
 from protocols.errors import FrameTooLarge, Malformed, UnsupportedMessage
-from protocols.h02 import SPEC, H02Framer
+from protocols.h02 import (
+    SPEC,
+    H02Framer,
+    encode_command,
+    engine_resume,
+    engine_stop,
+    set_interval,
+)
 from protocols.model import DeviceInfo, Heartbeat, Position, Rejected, Reply
 from tests.unit.protocols.helpers import feed_three_ways
 
@@ -99,7 +107,7 @@ BIN_V1 = bytes.fromhex("2486520503031454521008152240551864113583238e000000fffffb
 BIN_SW = bytes.fromhex("24123456789001020331122433521234501511250002012270fffffbffff0002")
 
 
-def session():  # type: ignore[no-untyped-def]
+def session() -> Session:
     return SPEC.new_session("tcp", None)
 
 
@@ -156,10 +164,11 @@ def test_iccid_and_v4() -> None:
     assert reply.attributes["text"] == "RESET OK"
 
 
-def test_unsupported_type() -> None:
-    (rejected,) = feed_three_ways(session, V5)
-    assert isinstance(rejected, Rejected)
-    assert isinstance(rejected.error, UnsupportedMessage)
+def test_v5_wifi() -> None:
+    (info,) = feed_three_ways(session, V5)
+    assert isinstance(info, DeviceInfo)
+    assert (info.kind, info.device_key) == ("wifi", "135790246811220")
+    assert (info.attributes["wifi_count"], info.attributes["status"]) == (8, "FFFFFBFF")
 
 
 def test_binary_v1_values() -> None:
@@ -227,14 +236,13 @@ def test_real_v1_five_decimals_and_crlf() -> None:
     assert framer.skipped == 2
 
 
-def test_real_v1_without_time_is_malformed_not_fatal() -> None:
-    (rejected,) = feed_three_ways(session, V1_NO_TIME_REAL)
-    assert isinstance(rejected, Rejected)
-    assert isinstance(rejected.error, Malformed)
-    assert rejected.fatal is False
+def test_real_v1_without_time_is_a_no_fix_report() -> None:
+    (info,) = feed_three_ways(session, V1_NO_TIME_REAL)
+    assert isinstance(info, DeviceInfo)
+    assert (info.kind, info.device_key) == ("no_fix", "353505220873067")
+    assert info.attributes["status"] == "FFFFFFEF"
     s = session()
     s.receive(V1_NO_TIME_REAL)
-    assert not s.failed
     (pos,) = s.receive(V1)
     assert isinstance(pos, Position)
 
@@ -326,3 +334,315 @@ def test_real_v4_reply_with_position() -> None:
     # the binary frame, then the reply, in one stream
     messages = session().receive(BIN_REAL + V4_D1_REAL)
     assert [type(m).__name__ for m in messages] == ["Position", "DeviceInfo", "Position"]
+
+
+# --- protocol breadth (issue 13): more REAL captures, each with its public source -----------
+
+#: REAL, traccar/traccar issue #56 (2012-10-13, hex in the log): longitude ``2117.4683`` is
+#: 21°17.4683' E written without its leading zero
+V1_NO_LEADING_ZERO_REAL = bytes.fromhex(
+    "2A48512C3335343138383034353433313035382C56312C3135353835302C412C353231342E353334362C4E2C"
+    "323131372E343638332C452C302E30302C3237302E39302C3133313031322C66666666666666662C3030303030"
+    "302C3030303030302C3030303030302C30303030303023"
+)
+#: REAL, traccar/traccar-web issue #357: latitude ``344.9999`` S (3°44.9999') and a
+#: 14-digit id, speed 0.9 knots
+V1_SHORT_LAT_REAL = (
+    b"*HQ,13069100123456,V1,114218,A,344.9999,S,3222.4453,W,0.9,0.0,131216,FFFFFBFF#"
+)
+#: REAL, traccar/traccar issue #337: 10-digit id, S and W, no fix
+V1_10_DIGIT_ID_REAL = bytes.fromhex(
+    "2a48512c323730353137303839332c56312c3138313632392c562c323132342e383338342c532c303432"
+    "31312e353434312c572c302e30302c3030302c3139303731332c464645374642464623"
+)
+#: REAL, traccar/traccar issue #2131: a V1 whose validity field is empty (and CR LF after it)
+V1_EMPTY_VALIDITY_REAL = bytes.fromhex(
+    "2a48512c3335353438383032303739333937342c56312c3039333330302c2c313634372e35333537342c4e"
+    "2c30393630372e34313738352c452c302e30302c302c3230303731362c4546453646424646230d0a"
+)
+#: REAL, traccar/traccar issue #2010 (Hz-Tx-5): an LBS-only V1, every GPS field empty
+V1_LBS_ONLY_REAL = bytes.fromhex(
+    "2a48512c3335333530363035303535313031362c56312c2c562c2c4e2c2c452c302e30302c302c2c4646"
+    "4646464646462c3265342c302c353230392c32373364230d0a"
+)
+#: REAL, traccar/traccar issue #586: time and date ``000000`` (no GPS time yet), space CR LF
+V1_ZERO_DATE_REAL = bytes.fromhex(
+    "2a48512c3335363832333033363737373630302c56312c3030303030302c562c323833332e313337362c4e"
+    "2c30373731342e363031322c452c302e30302c302c3030303030302c46464642464646462c3139352c3332"
+    "2c313365642c6632643323200d0a"
+)
+#: REAL, traccar/traccar issue #2131 and #3076: ``XT`` frames (not documented, not decoded)
+XT_V_REAL = bytes.fromhex("2a48512c3335353438383032303739333937342c58542c562c302c30230d0a")
+XT_REAL = bytes.fromhex("2a48512c3335333530363131323435373636382c58542c3223")
+#: REAL, traccar/traccar issue #2482 (TK-909): one TCP read holding an NBR and a V19 frame
+#: (V19: the V1 fields, then SIM data with the ICCID, then the status), and the same
+#: device's 45-byte binary frame 11 s later (09°57.8620' N, 84°07.1210' W, flag 4: north,
+#: west, no fix; MCC 0x02c8 = 712 Costa Rica in its tail, as in the NBR)
+NBR_V19_REAL = bytes.fromhex(
+    "2a48512c393130363134333138382c4e42522c3136303132382c3731322c332c302c312c323030362c3132"
+    "3934332c32312c3234313031362c46464646464246462c36232a48512c393130363134333138382c563139"
+    "2c3136303132372c562c303935372e383632342c4e2c30383430372e313231352c572c3030302e30302c30"
+    "30302c3234313031362c2c38393932303134372c383935303630333031363830393938313433393f2c4646"
+    "46464642464623"
+)
+BIN45_TK909_REAL = bytes.fromhex(
+    "24910614318816013824101609578620060840712104000000fffffbffff000b000000000002c8030000000081"
+)
+#: REAL, traccar/traccar issue #2780: 45-byte binary frames of two devices, with the
+#: positions traccar logged for them (55.63438, 12.26770, course 269; 55.68293, 12.39752,
+#: 30 knots, course 198), and an NBR frame with 7 cells and a trailing ``,6``
+BIN45_A_REAL = bytes.fromhex(
+    "2442061143090947021101175538063006012160620c000269ffffdfffff00140500000e3900ee01000000009b"
+)
+BIN45_B_REAL = bytes.fromhex(
+    "2442061154420947161101175540976006012238510e030198ffffdfffff00130b00002ee100ee0100000000d5"
+)
+NBR7_REAL = bytes.fromhex(
+    "2a48512c343230363130313636342c4e42522c3039343731342c3233382c312c302c372c3534312c333933"
+    "392c36332c3534312c333933382c35302c3534312c333934302c33392c313132312c3637322c33312c3534"
+    "312c313536312c32382c3534312c31343139362c32372c3534312c313537302c32352c3131303131372c46"
+    "464646444646462c3623"
+)
+#: REAL, traccar/traccar issue #1145: a text V1 and two 32-byte binary frames of the same
+#: device (4300249398): N and W in both forms; the binary flag nibble 4 (north, west,
+#: invalid) then 6 (north, west, valid) -- the west and invalid bits confirmed by a device
+V1_1145_REAL = bytes.fromhex(
+    "2a48512c343330303234393339382c56312c3138313832342c562c343033312e393736362c4e2c303033"
+    "35332e383632382c572c302e30302c3039392c3239303331352c464645374642464623"
+)
+BIN32_INVALID_REAL = bytes.fromhex(
+    "24430024939818183229031540319766000035386284000098ffe7fbffff0000"
+)
+BIN32_VALID_REAL = bytes.fromhex("24430024939818190329031540319766000035386966001019ffe7fbffff0000")
+#: REAL, traccar/traccar issue #3077: a heartbeat without battery, CR LF after it
+HTBT_BARE_REAL = bytes.fromhex("2a48512c3836353230353033303138303633312c48544254230d0a")
+
+
+@pytest.mark.parametrize(
+    ("frame", "key", "when", "lat", "lon", "valid", "knots", "course"),
+    [
+        (V1_NO_LEADING_ZERO_REAL, "354188045431058", datetime(2012, 10, 13, 15, 58, 50),
+         52 + 14.5346 / 60, 21 + 17.4683 / 60, True, 0.0, 270.9),
+        (V1_SHORT_LAT_REAL, "13069100123456", datetime(2016, 12, 13, 11, 42, 18),
+         -(3 + 44.9999 / 60), -(32 + 22.4453 / 60), True, 0.9, 0.0),
+        (V1_10_DIGIT_ID_REAL, "2705170893", datetime(2013, 7, 19, 18, 16, 29),
+         -(21 + 24.8384 / 60), -(42 + 11.5441 / 60), False, 0.0, 0.0),
+        (V1_EMPTY_VALIDITY_REAL, "355488020793974", datetime(2016, 7, 20, 9, 33, 0),
+         16 + 47.53574 / 60, 96 + 7.41785 / 60, False, 0.0, 0.0),
+        (V1_1145_REAL, "4300249398", datetime(2015, 3, 29, 18, 18, 24),
+         40 + 31.9766 / 60, -(3 + 53.8628 / 60), False, 0.0, 99.0),
+    ],
+)  # fmt: skip
+def test_real_v1_coordinate_forms(
+    frame: bytes,
+    key: str,
+    when: datetime,
+    lat: float,
+    lon: float,
+    valid: bool,
+    knots: float,
+    course: float,
+) -> None:
+    (pos,) = feed_three_ways(session, frame)
+    assert isinstance(pos, Position)
+    assert (pos.device_key, pos.fix_time) == (key, when.replace(tzinfo=UTC))
+    assert (pos.lat, pos.lon) == (pytest.approx(lat), pytest.approx(lon))
+    assert pos.valid is valid
+    assert (pos.speed_kmh, pos.course_deg) == (pytest.approx(knots * 1.852), course)
+
+
+def test_real_v1_lbs_fields_kept_raw() -> None:
+    (pos,) = feed_three_ways(session, V1_SOUTH_WEST_REAL)
+    assert isinstance(pos, Position)
+    assert pos.attributes["data"] == "0002d4,00000b,005385,0052aa,25"
+
+
+@pytest.mark.parametrize(
+    ("frame", "key", "status"),
+    [
+        (V1_LBS_ONLY_REAL, "353506050551016", "FFFFFFFF"),
+        (V1_ZERO_DATE_REAL, "356823036777600", "FFFBFFFF"),
+    ],
+)
+def test_real_v1_without_gps_time_is_a_no_fix_report(frame: bytes, key: str, status: str) -> None:
+    (info,) = feed_three_ways(session, frame)
+    assert isinstance(info, DeviceInfo)
+    assert (info.kind, info.device_key, info.attributes["status"]) == ("no_fix", key, status)
+
+
+def test_real_nbr_and_v19_in_one_read() -> None:
+    nbr, v19 = feed_three_ways(session, NBR_V19_REAL)
+    assert isinstance(nbr, DeviceInfo)
+    assert (nbr.kind, nbr.attributes["mcc"], nbr.attributes["mnc"]) == ("cell", 712, 3)
+    assert nbr.attributes["cell_count"] == 1
+    assert isinstance(v19, Position)
+    assert v19.device_key == "9106143188"
+    assert v19.fix_time == datetime(2016, 10, 24, 16, 1, 27, tzinfo=UTC)
+    assert v19.lat == pytest.approx(9 + 57.8624 / 60)
+    assert v19.lon == pytest.approx(-(84 + 7.1215 / 60))
+    assert v19.valid is False
+    assert v19.attributes["status"] == "FFFFFBFF"
+    assert v19.attributes["iccid"] == "8950603016809981439"
+    assert v19.attributes["type"] == "V19"
+
+
+def test_real_nbr_with_seven_cells_and_trailing_field() -> None:
+    (info,) = feed_three_ways(session, NBR7_REAL)
+    assert isinstance(info, DeviceInfo)
+    assert info.device_key == "4206101664"
+    assert (info.attributes["mcc"], info.attributes["mnc"]) == (238, 1)
+    assert info.attributes["cell_count"] == 7
+
+
+@pytest.mark.parametrize(
+    ("frame", "key", "when", "lat", "lon", "valid", "knots", "course"),
+    [
+        (BIN45_A_REAL, "4206114309", datetime(2017, 1, 11, 9, 47, 2),
+         55 + 38.0630 / 60, 12 + 16.0620 / 60, False, 0, 269.0),
+        (BIN45_B_REAL, "4206115442", datetime(2017, 1, 11, 9, 47, 16),
+         55 + 40.9760 / 60, 12 + 23.8510 / 60, True, 30, 198.0),
+        (BIN45_TK909_REAL, "9106143188", datetime(2016, 10, 24, 16, 1, 38),
+         9 + 57.8620 / 60, -(84 + 7.1210 / 60), False, 0, 0.0),
+        (BIN32_INVALID_REAL, "4300249398", datetime(2015, 3, 29, 18, 18, 32),
+         40 + 31.9766 / 60, -(3 + 53.8628 / 60), False, 0, 98.0),
+        (BIN32_VALID_REAL, "4300249398", datetime(2015, 3, 29, 18, 19, 3),
+         40 + 31.9766 / 60, -(3 + 53.8696 / 60), True, 1, 19.0),
+    ],
+)  # fmt: skip
+def test_real_binary_frames_of_32_and_45_bytes(
+    frame: bytes,
+    key: str,
+    when: datetime,
+    lat: float,
+    lon: float,
+    valid: bool,
+    knots: int,
+    course: float,
+) -> None:
+    (pos,) = feed_three_ways(session, frame)
+    assert isinstance(pos, Position)
+    assert (pos.device_key, pos.fix_time) == (key, when.replace(tzinfo=UTC))
+    assert (pos.lat, pos.lon) == (pytest.approx(lat), pytest.approx(lon))
+    assert (pos.valid, pos.course_deg) == (valid, course)
+    assert pos.speed_kmh == pytest.approx(knots * 1.852)
+    framer = H02Framer()
+    assert framer.feed(frame * 2) == [frame[:32]] * 2
+    assert framer.skipped == 0
+
+
+def test_real_bare_heartbeat_is_echoed() -> None:
+    beat, reply = feed_three_ways(session, HTBT_BARE_REAL)
+    assert beat == Heartbeat(device_key="865205030180631", protocol="h02", attributes={})
+    assert reply == Reply(data=HTBT_BARE_REAL[:-2], acks_data=False)
+
+
+# issue 9: the hemisphere check compared against the string "NSEW", so "NS", "" or "E" for a
+# latitude passed; each axis now takes only its own two letters.
+@pytest.mark.parametrize(
+    "frame",
+    [
+        V1.replace(b",N,", b",NS,"),
+        V1.replace(b",N,", b",,"),
+        V1.replace(b",N,", b",E,"),
+        V1.replace(b",E,", b",N,"),
+        V1.replace(b",E,", b",SEW,"),
+    ],
+)
+def test_hemisphere_must_be_one_letter_of_its_axis(frame: bytes) -> None:
+    (rejected,) = feed_three_ways(session, frame)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, Malformed)
+    assert "hemisphere" in str(rejected.error)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "expected"),
+    [
+        # BUILT from the V1 layout: the dash form and the no-point form of the same point
+        (b"-22-40.5518", b"-113-58.3238", (22 + 40.5518 / 60, 113 + 58.3238 / 60)),
+        (b"22405518", b"113583238", (22 + 40.5518 / 60, 113 + 58.3238 / 60)),
+        (b"0022.5", b"00000.0", (22.5 / 60, 0.0)),
+    ],
+)
+def test_coordinate_forms(lat: bytes, lon: bytes, expected: tuple[float, float]) -> None:
+    frame = V1.replace(b"2240.55181", lat).replace(b"11358.32389", lon)
+    (pos,) = feed_three_ways(session, frame)
+    assert isinstance(pos, Position)
+    assert (pos.lat, pos.lon) == (pytest.approx(expected[0]), pytest.approx(expected[1]))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        V1.replace(b"0.00,0,100815", b"nan,0,100815"),  # NaN speed (issue 9)
+        V1.replace(b"0.00,0,100815", b"inf,0,100815"),
+        V1.replace(b"0.00,0,100815", b"0.00,1e3,100815"),
+        V1.replace(b"2240.55181", b"2260.5518"),  # 60 minutes
+        V1.replace(b"2240.55181", b"9100.0000"),  # 91 degrees
+        V1.replace(b"2240.55181", b"-22-4x.55"),
+        V1.replace(b"145452", b"14545"),
+        V1.replace(b"FFFFFBFF", b"FF\x00FFBFF"),  # NUL in text (issue 9)
+    ],
+)
+def test_poison_values_are_malformed(bad: bytes) -> None:
+    s = session()
+    (rejected,) = s.receive(bad)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, Malformed)
+    assert not s.failed
+
+
+def test_vp1_forms() -> None:
+    # BUILT from the VP1 layouts (LBS ``V,mcc,mnc,cells`` and a fix with a date only): no
+    # public capture was found.
+    lbs = b"*hq,355488020930796,VP1,V,460,0,9520,3671,116Y9520,3672,114#"
+    (info,) = feed_three_ways(session, lbs)
+    assert isinstance(info, DeviceInfo)
+    assert (info.kind, info.attributes["mcc"], info.attributes["mnc"]) == ("cell", 460, 0)
+    fix = b"*hq,355488020930796,VP1,A,2234.0297,N,11405.9101,E,0.00,0.00,080713#"
+    (pos,) = feed_three_ways(session, fix)
+    assert isinstance(pos, Position)
+    assert pos.fix_time == datetime(2013, 7, 8, tzinfo=UTC)
+    assert pos.attributes["date_only"] is True
+    assert pos.lat == pytest.approx(22 + 34.0297 / 60)
+
+
+# --- commands (issue 13) ----------------------------------------------------------------
+
+AT = datetime(2020, 10, 14, 7, 52, 44, tzinfo=UTC)
+
+
+def test_interval_command_matches_the_captured_one() -> None:
+    # traccar.org forum "Parsing Issue H02 protocol": the server sent D1,075244,60,1 to
+    # device 0000000000 and the device confirmed it with V4_D1_REAL
+    assert set_interval("0000000000", 60, at=AT) == b"*HQ,0000000000,D1,075244,60,1#"
+    (reply, _pos) = session().receive(V4_D1_REAL)
+    assert isinstance(reply, DeviceInfo)
+    assert reply.attributes["command"] == "D1,60"
+
+
+def test_engine_commands_and_framing() -> None:
+    assert engine_stop("4300249398", at=AT) == b"*HQ,4300249398,S20,075244,1,1#"
+    assert engine_resume("4300249398", at=AT) == b"*HQ,4300249398,S20,075244,1,0#"
+    assert encode_command("1", "R1", at=AT, maker="SZ") == b"*SZ,1,R1,075244#"
+    with pytest.raises(ValueError):
+        encode_command("12#", "D1", at=AT)
+    with pytest.raises(ValueError):
+        encode_command("12", "D1", "1,2", at=AT)
+    with pytest.raises(ValueError):
+        set_interval("12", 0, at=AT)
+    # the encoded command is itself a well-formed H02 text frame for the framer
+    assert H02Framer().feed(engine_stop("4300249398", at=AT)) == [b"*HQ,4300249398,S20,075244,1,1#"]
+
+
+@pytest.mark.parametrize("frame", [XT_REAL, XT_V_REAL])
+def test_unsupported_type_is_counted_and_keeps_the_session(frame: bytes) -> None:
+    s = session()
+    (rejected,) = s.receive(frame)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, UnsupportedMessage)
+    assert "'XT'" in str(rejected.error)
+    assert not rejected.fatal
+    assert not s.failed
+    (pos,) = s.receive(V1)
+    assert isinstance(pos, Position)

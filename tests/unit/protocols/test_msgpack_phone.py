@@ -3,6 +3,7 @@ errors, and encode/decode round trips (hypothesis)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import msgpack
@@ -58,7 +59,9 @@ def test_wire_layout_of_a_two_fix_batch() -> None:
 
 def test_decode_full_and_sparse_fixes_over_mqtt_without_reply() -> None:
     full, sparse = feed_three_ways(mqtt_session, encode_batch([FULL, SPARSE]), stream=False)
-    assert full == Position(
+    assert isinstance(full, Position)
+    assert full.speed_kmh == pytest.approx(18.0)
+    assert dataclasses.replace(full, speed_kmh=18.0) == Position(
         device_key="jane/phone",
         protocol="msgpack_phone",
         fix_time=T0,
@@ -66,7 +69,7 @@ def test_decode_full_and_sparse_fixes_over_mqtt_without_reply() -> None:
         lon=13.404954,
         accuracy_m=4.2,
         altitude_m=34.5,
-        speed_kmh=pytest.approx(18.0),  # type: ignore[arg-type]
+        speed_kmh=18.0,
         course_deg=271.25,
         battery_pct=87.0,
         attributes={"charge": True, "motion": False},
@@ -170,7 +173,14 @@ def fixes() -> st.SearchStrategy[Fix]:
     )  # fmt: skip
 
 
-@given(st.lists(fixes(), max_size=20), st.one_of(st.none(), st.text(min_size=1, max_size=20)))
+#: device ids the model accepts: printable text (no control, format or separator characters)
+PRINTABLE = st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"))
+
+
+@given(
+    st.lists(fixes(), max_size=20),
+    st.one_of(st.none(), st.text(PRINTABLE, min_size=1, max_size=20)),
+)
 def test_decode_of_encode_matches_within_quantisation(
     batch: list[Fix], device_id: str | None
 ) -> None:

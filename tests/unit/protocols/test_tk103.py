@@ -22,7 +22,19 @@ from protocols._common import CLOCK_KEY
 from protocols.base import Detection, Session
 from protocols.errors import FrameTooLarge, Malformed, UnsupportedMessage
 from protocols.model import DeviceEvent, DeviceInfo, Heartbeat, Login, Position, Rejected, Reply
-from protocols.tk103 import MAX_FRAME, SPEC, detect, fix_datetime
+from protocols.tk103 import (
+    MAX_FRAME,
+    SPEC,
+    cancel_sos,
+    detect,
+    encode_command,
+    engine_resume,
+    engine_stop,
+    fix_datetime,
+    locate_now,
+    set_interval,
+    set_overspeed,
+)
 from tests.unit.protocols.helpers import feed_three_ways, feed_whole
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -97,14 +109,14 @@ def test_sos_with_fix_is_an_event_carrying_the_position_and_held_cancel_reply() 
     assert event.attributes["code"] == "help me"
     check_fix(event.position, fix_time=SOS_TIME, lat=SOS_LAT, lon=SOS_LON, valid=True)
     check_fix(event.position, speed_kmh=0.0, course_deg=None, altitude_m=None)
-    assert reply == Reply(data=b"**,imei:359586015829802,E", acks_data=True)
+    assert reply == Reply(data=b"**,imei:359586015829802,E;", acks_data=True)
 
 
 def test_sos_without_fix_uses_receive_time() -> None:
     event, reply = feed_three_ways(new_session, SOS_NO_FIX, prelude=[LOGIN])
     assert isinstance(event, DeviceEvent)
     assert (event.kind, event.time, event.position) == ("sos", NOW, None)
-    assert reply == Reply(data=b"**,imei:359586015829802,E", acks_data=True)
+    assert reply == Reply(data=b"**,imei:359586015829802,E;", acks_data=True)
 
 
 @pytest.mark.parametrize(
@@ -223,10 +235,15 @@ def test_fix_date_candidates() -> None:
         (SOS.replace(b"062947.294", b"256947.294"), Malformed),  # hour 25
         (b"imei:35958601582980x,tracker,;", Malformed),  # IMEI
         (b"imei:\xff\xfe,tracker;", Malformed),  # not ASCII
-        (b"##,imei:12,A;", Malformed),
-        # An OBD line (GPS103 OBD format): well-formed, not decoded.
-        (b"imei:868683027758113,OBD,180905200218,,,,0,0,0.39%,70,9.41%,494,0.00,P0137,P0430,;",
-         UnsupportedMessage),
+        (b"##,imei:,A;", Malformed),
+        (b"##,imei:12x,A;", Malformed),
+        # A report whose fifth field is neither F nor L (photo data): well-formed, not decoded.
+        (b"imei:359586015829802,vr,0809231429,,X,;", UnsupportedMessage),
+        (b"imei:359586015829802,OBD,180905200218,,,,x,0,0.39%,70,9.41%,494,0.00,;", Malformed),
+        (b"imei:359586015829802,T:hot,0809231429,,L,;", Malformed),
+        (b"imei:359586015829802,tracker,0809231429,,F,062947.294,A,2234.4026,N,11354.3277,E,"
+         b"nan,;", Malformed),  # NaN speed (issue 9)
+        (b"imei:359586015829802,tr\x00acker,;", Malformed),  # NUL (issue 9)
     ],
 )  # fmt: skip
 def test_bad_lines_are_rejected_without_failing_the_session(
@@ -268,3 +285,314 @@ def test_overflow_without_terminator_is_fatal() -> None:
 )
 def test_detect(first: bytes, expected: Detection) -> None:
     assert detect(first) is expected
+
+
+# --- protocol breadth (issue 13): more REAL captures, each with its public source -----------
+#: traccar/traccar#2385 (Coban TK103, Chile; hex in the log): 12-digit local time with
+#: seconds, S and W, the heartbeat and the server's ``ON`` (4f4e) answer to it
+T2385 = bytes.fromhex(
+    "696d65693a3836383638333032353133383434312c747261636b65722c3136303932393132303934382c2c"
+    "462c3136303934342e3030302c412c333634352e393839322c532c30373330342e383737352c572c302e30"
+    "302c303b"
+)
+T2385_HEARTBEAT = bytes.fromhex("3836383638333032353133383434313b")
+#: traccar/traccar#1205 (OBD II tracker): device id ``7``, its log-on (answered LOAD,
+#: 4c4f4144 in the log), its heartbeat ``7;`` and a report
+T1205_LOGIN = bytes.fromhex("23232c696d65693a372c413b")
+T1205_HEARTBEAT = bytes.fromhex("373b")
+T1205 = bytes.fromhex(
+    "696d65693a372c747261636b65722c3135303531333230303332372c2c462c3132303332362e3030302c41"
+    "2c333135372e353239392c4e2c30333535352e313532322c452c302e30322c32372e31382c2c302c302c2c"
+    "2c3b"
+)
+#: traccar/traccar#1632: a report and the OBD line sent a second later, with the issue's own
+#: reading of it (ODO 17887, FLI 0.00, AF 17.06, Dtime 0, speed 0, Pload 0.00%, TEMP 0,
+#: ATP 0.00%, RPM 16383, BAT 10.82, no DTC)
+T1632 = bytes.fromhex(
+    "696d65693a3335393731303034393036343339382c747261636b65722c3136303130313033353135352c2c"
+    "462c3139353135362e3030302c412c333735382e353336312c4e2c31323232382e353736352c572c302e30"
+    "332c3136352e38352c2c312c2c302e3030252c31373838372c3b"
+)
+T1632_OBD = bytes.fromhex(
+    "696d65693a3335393731303034393036343339382c4f42442c3136303130313033353135362c3137383837"
+    "2c302e30302c31372e30362c302c302c302e3030252c302c302e3030252c31363338332c31302e38322c2c"
+    "2c2c3b"
+)
+#: traccar/traccar#1590: no GPS, LAC and cell id (hex) after ``L``; empty local time
+T1590 = bytes.fromhex(
+    "696d65693a3435393731303034303533373532352c747261636b65722c2c2c4c2c2c2c3737382c2c333633"
+    "322c2c2c3b"
+)
+T1590_AC = b"imei:459710040537525,ac alarm,,,L,,,778,,3632,,,;"
+#: traccar/traccar#1954 (Coban 103A): an ``ac alarm`` with a blank phone field and a stray
+#: ``|`` after the terminator
+T1954_AC = (
+    b"imei:868683021509447,ac alarm,160718000158, ,F,040155.000,A,0819.5862,N,07205.0376,W,0.00,0;|"
+)
+#: eusonlito/GPS-Tracker#51 (Coban, Iran; device log printed without the ";", added here):
+#: 5-decimal minutes, 2-digit second fractions, ignition on, fuel 0.00%
+T51 = (
+    b"imei:864893035975666,tracker,240330205512,,F,172512.00,A,2937.16612,N,05231.38756,E,"
+    b"3.664,105.51,,1,0,0.00%,,;"
+)
+#: eusonlito/GPS-Tracker#114: confirmations of the J (cut power: ``jt``) and L (``lt``, no
+#: speed and course) commands and an over-speed alarm
+T114_JT = (
+    b"imei:868166054696190,jt,231226105556,,F,105556.000,A,3518.59664,N,04658.22381,E,0.00,13.26;"
+)
+T114_LT = b"imei:868166054696190,lt,231226100620,,F,100620.000,A,3518.59895,N,04700.04843,E,,;"
+T114_SPEED = (
+    b"imei:868166054696190,speed,231226122138,,F,122138.000,A,3517.56899,N,04700.16955,E,"
+    b"44.31,353.47;"
+)
+#: traccar/traccar#230: log-on and heartbeat of a TK103 with the server's LOAD (4c4f4144) and
+#: ON (4f4e) answers in the log
+T230_LOGIN = bytes.fromhex("23232c696d65693a3031323439373030303330343232342c413b")
+T230_HEARTBEAT = bytes.fromhex("3031323439373030303330343232343b")
+#: traccar/traccar#1733: the heartbeat IMEI sent WITHOUT ";" (3335...3232), then a report
+T1733_BARE_HEARTBEAT = bytes.fromhex("333539373639303331383738333232")
+T1733 = bytes.fromhex(
+    "696d65693a3335393736393033313837383332322c747261636b65722c313630323136303635362c322c46"
+    "2c3231353634322e3030302c412c313635352e333634302c532c31343534362e363232302c452c302e3030"
+    "2c2c3b"
+)
+#: traccar/traccar#503 (TK103-B+ with two fuel sensors, seen with wireshark), with the
+#: issue's decoded coordinates 24.9221466666667, 67.0975616666667
+T503 = (
+    b"imei:359710041961583,tracker,1312170400,,F,230030.000,A,2455.3288,N,06705.8537,E,0.00,0,"
+    b",0,0,0.00%,,;"
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "when", "lat", "lon", "knots", "course"),
+    [
+        (T2385, "868683025138441", datetime(2016, 9, 29, 16, 9, 44),
+         -(36 + 45.9892 / 60), -(73 + 4.8775 / 60), 0.0, 0.0),
+        (T1205, "7", datetime(2015, 5, 13, 12, 3, 26),
+         31 + 57.5299 / 60, 35 + 55.1522 / 60, 0.02, 27.18),
+        (T1632, "359710049064398", datetime(2015, 12, 31, 19, 51, 56),
+         37.97560, -122.47628, 0.03, 165.85),
+        (T51, "864893035975666", datetime(2024, 3, 30, 17, 25, 12),
+         29 + 37.16612 / 60, 52 + 31.38756 / 60, 3.664, 105.51),
+        (T1733, "359769031878322", datetime(2016, 2, 15, 21, 56, 42),
+         -(16 + 55.3640 / 60), 145 + 46.6220 / 60, 0.0, None),
+        (T503, "359710041961583", datetime(2013, 12, 16, 23, 0, 30),
+         24.9221466666667, 67.0975616666667, 0.0, 0.0),
+    ],
+)  # fmt: skip
+def test_real_reports(
+    line: bytes,
+    key: str,
+    when: datetime,
+    lat: float,
+    lon: float,
+    knots: float,
+    course: float | None,
+) -> None:
+    (position,) = feed_three_ways(new_session, line)
+    assert isinstance(position, Position)
+    assert position.device_key == key
+    check_fix(position, fix_time=when.replace(tzinfo=UTC), valid=True, course_deg=course)
+    # abs 6e-6: traccar's log (#1632) prints 5 decimals
+    assert position.lat == pytest.approx(lat, abs=6e-6)
+    assert position.lon == pytest.approx(lon, abs=6e-6)
+    assert position.speed_kmh == pytest.approx(knots * 1.852)
+
+
+def test_real_report_extras() -> None:
+    (position,) = feed_three_ways(new_session, T51)
+    assert isinstance(position, Position)
+    assert position.attributes == {"ignition": True, "door": False, "fuel1_pct": 0.0}
+    (position,) = feed_three_ways(new_session, T1632)
+    assert isinstance(position, Position)
+    assert position.attributes == {"ignition": True, "fuel1_pct": 0.0}  # 17887 is no %
+
+
+def test_real_login_and_heartbeat_replies() -> None:
+    session = new_session()
+    assert session.receive(T230_LOGIN) == [
+        Login(device_key="012497000304224", protocol="tk103"),
+        Reply(data=bytes.fromhex("4c4f4144")),
+    ]
+    assert session.receive(T230_HEARTBEAT) == [
+        Heartbeat(device_key="012497000304224", protocol="tk103"),
+        Reply(data=bytes.fromhex("4f4e")),
+    ]
+    assert feed_three_ways(new_session, T2385_HEARTBEAT) == [
+        Heartbeat(device_key="868683025138441", protocol="tk103"),
+        Reply(data=b"ON"),
+    ]
+
+
+def test_real_one_digit_id_with_its_heartbeat() -> None:
+    assert feed_three_ways(new_session, T1205_HEARTBEAT, prelude=[T1205_LOGIN]) == [
+        Heartbeat(device_key="7", protocol="tk103"),
+        Reply(data=b"ON"),
+    ]
+    # a short heartbeat that is not the session's device is refused, the session goes on
+    session = new_session()
+    (rejected,) = session.receive(T1205_HEARTBEAT)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, Malformed)
+    assert not session.failed
+
+
+def test_real_heartbeat_without_terminator_before_the_next_report() -> None:
+    messages = feed_three_ways(new_session, T1733_BARE_HEARTBEAT + T1733)
+    heartbeat, reply, position = messages
+    assert heartbeat == Heartbeat(device_key="359769031878322", protocol="tk103")
+    assert reply == Reply(data=b"ON")
+    assert isinstance(position, Position)
+
+
+def test_real_obd_line() -> None:
+    (info,) = feed_three_ways(new_session, T1632_OBD)
+    assert info == DeviceInfo(
+        device_key="359710049064398",
+        protocol="tk103",
+        kind="obd",
+        attributes={
+            "local_time": "160101035156",
+            "odometer": 17887.0,
+            "fuel_remaining": 0.0,
+            "fuel_average": 17.06,
+            "driving_time": 0.0,
+            "obd_speed_kmh": 0.0,
+            "engine_load_pct": 0.0,
+            "coolant_temp_c": 0.0,
+            "throttle_pct": 0.0,
+            "rpm": 16383.0,
+            "battery_v": 10.82,
+        },
+    )
+
+
+def test_obd_line_with_trouble_codes() -> None:
+    # GPS103 OBD layout with two DTCs and empty odometer/fuel fields (not a capture)
+    line = b"imei:868683027758113,OBD,180905200218,,,,0,0,0.39%,70,9.41%,494,0.00,P0137,P0430,;"
+    (info,) = feed_three_ways(new_session, line)
+    assert isinstance(info, DeviceInfo)
+    assert info.attributes["dtc"] == "P0137 P0430"
+    assert (info.attributes["coolant_temp_c"], info.attributes["rpm"]) == (70.0, 494.0)
+    assert "odometer" not in info.attributes
+
+
+def test_real_no_gps_with_cell() -> None:
+    assert feed_three_ways(new_session, T1590) == [
+        DeviceInfo(
+            device_key="459710040537525",
+            protocol="tk103",
+            kind="no_fix",
+            attributes={"lac": 0x778, "cid": 0x3632},
+        )
+    ]
+    (event,) = feed_three_ways(new_session, T1590_AC)
+    assert isinstance(event, DeviceEvent)
+    assert (event.kind, event.time, event.position) == ("power_cut", NOW, None)
+    assert (event.attributes["lac"], event.attributes["cid"]) == (0x778, 0x3632)
+
+
+def test_real_ac_alarm_with_blank_phone_and_trailing_garbage() -> None:
+    session = new_session()
+    (event,) = session.receive(T1954_AC)
+    assert isinstance(event, DeviceEvent)
+    assert event.kind == "power_cut"
+    check_fix(
+        event.position,
+        fix_time=datetime(2016, 7, 18, 4, 1, 55, tzinfo=UTC),
+        lat=8 + 19.5862 / 60,
+        lon=-(72 + 5.0376 / 60),
+    )
+    assert session.buffered == 1  # the "|" waits for a terminator, then is skipped
+
+
+def test_real_command_confirmations_and_overspeed() -> None:
+    (jt,) = feed_three_ways(new_session, T114_JT)
+    assert isinstance(jt, Position)
+    assert jt.attributes == {"event": "jt"}
+    check_fix(jt, fix_time=datetime(2023, 12, 26, 10, 55, 56, tzinfo=UTC), course_deg=13.26)
+    (lt,) = feed_three_ways(new_session, T114_LT)
+    assert isinstance(lt, Position)
+    assert (lt.speed_kmh, lt.course_deg) == (None, None)
+    (event,) = feed_three_ways(new_session, T114_SPEED)
+    assert isinstance(event, DeviceEvent)
+    assert event.kind == "overspeed"
+    check_fix(event.position, speed_kmh=44.31 * 1.852, lat=35 + 17.56899 / 60)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "attributes"),
+    [
+        # BUILT: the SOS line of the COBAN document with the other documented keywords
+        (b"DTC", {"code": "fault", "keyword": "DTC"}),
+        (b"oil", {"code": "fuel", "keyword": "oil"}),
+        (b"oil 35.5", {"code": "fuel", "keyword": "oil 35.5", "fuel_level": 35.5}),
+        (b"T:+40.5", {"code": "temperature", "keyword": "T:+40.5", "temperature_c": 40.5}),
+    ],
+)
+def test_fault_fuel_and_temperature_alarms(keyword: bytes, attributes: dict[str, object]) -> None:
+    (event,) = feed_three_ways(new_session, SOS.replace(b"help me", keyword))
+    assert isinstance(event, DeviceEvent)
+    assert event.kind == "other"
+    assert event.attributes == attributes
+    check_fix(event.position, fix_time=SOS_TIME)
+
+
+def test_rfid_keyword_carries_the_driver_tag() -> None:
+    # BUILT: the "rfid" keyword puts the tag where the phone number goes (GPS103 layout)
+    (event,) = feed_three_ways(new_session, SOS.replace(b"help me", b"rfid").replace(
+        b"13554900601", b"0012345678"))  # fmt: skip
+    assert isinstance(event, DeviceEvent)
+    assert (event.attributes["code"], event.attributes["driver_id"]) == ("rfid", "0012345678")
+
+
+def test_empty_local_time_uses_the_receive_date() -> None:
+    # BUILT: a fix without the device's local timestamp; NOW is 2024-05-01 12:00 UTC
+    line = SOS.replace(b",help me,0809231429,", b",tracker,,")
+    (position,) = feed_three_ways(new_session, line)
+    assert isinstance(position, Position)
+    assert position.fix_time == datetime(2024, 5, 1, 6, 29, 47, 294000, tzinfo=UTC)
+
+
+def test_alternative_layout_with_full_utc_date() -> None:
+    # BUILT from the alternative layout (full UTC time and date, decimal degrees, km/h)
+    line = (
+        b"imei:359586015829802,V1,vibration,A1B2,3.7,062947,230908,25,1,22.573376,-113.905456,"
+        b"36,275,12,0.9,8,1,0,-;"
+    )
+    (position,) = feed_three_ways(new_session, line)
+    assert isinstance(position, Position)
+    assert position.fix_time == datetime(2008, 9, 23, 6, 29, 47, tzinfo=UTC)
+    assert (position.lat, position.lon, position.valid) == (22.573376, -113.905456, True)
+    assert (position.speed_kmh, position.course_deg, position.altitude_m) == (36.0, 275.0, 12.0)
+    assert position.satellites == 8
+    assert position.attributes == {
+        "rssi": 25,
+        "hdop": 0.9,
+        "ignition": True,
+        "charge": False,
+        "event": "vibration",
+        "sensor_id": "A1B2",
+        "sensor_v": "3.7",
+    }
+
+
+# --- commands (issue 13) ----------------------------------------------------------------
+
+
+def test_commands() -> None:
+    imei = "868166054696190"
+    # eusonlito/GPS-Tracker#114 shows the command letters K and H,080 sent to this device
+    assert engine_resume(imei) == b"**,imei:868166054696190,K;"
+    assert set_overspeed(imei, 80) == b"**,imei:868166054696190,H,080;"
+    assert engine_stop(imei) == b"**,imei:868166054696190,J;"
+    assert locate_now(imei) == b"**,imei:868166054696190,B;"
+    assert set_interval(imei, 30) == b"**,imei:868166054696190,C,30s;"
+    assert set_interval(imei, 300) == b"**,imei:868166054696190,C,05m;"
+    assert set_interval(imei, 7200) == b"**,imei:868166054696190,C,02h;"
+    assert cancel_sos(imei) == b"**,imei:868166054696190,E;"
+    for bad in (lambda: set_interval(imei, 90), lambda: encode_command("86a", "B"),
+                lambda: encode_command(imei, "B;C"), lambda: set_overspeed(imei, 0)):  # fmt: skip
+        with pytest.raises(ValueError):
+            bad()

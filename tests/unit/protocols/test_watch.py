@@ -16,7 +16,21 @@ from protocols import registry
 from protocols.base import Detection, Session
 from protocols.errors import FrameTooLarge, Malformed, UnsupportedMessage
 from protocols.model import DeviceEvent, DeviceInfo, Heartbeat, Position, Rejected, Reply
-from protocols.watch import MAX_FRAME, SPEC, detect, encode_reply
+from protocols.watch import (
+    MAX_FRAME,
+    SPEC,
+    WatchFramer,
+    detect,
+    encode_command,
+    encode_reply,
+    find,
+    locate_now,
+    measure_heart_rate,
+    power_off,
+    reboot,
+    set_interval,
+    unescape,
+)
 from tests.unit.protocols.helpers import feed_three_ways
 
 # "1. Link Keep" (1) and (2), 2025 revision (3G) and 2021 revision (SG).
@@ -130,16 +144,21 @@ def test_alarm_is_an_event_with_its_fix_and_a_held_reply() -> None:
 
 
 def test_lte_alarm_without_fix_with_wifi() -> None:
+    # V at exactly 0, 0: a Wi-Fi/LBS report, so the alarm carries no position but its time
+    # and the radio counts
     event, reply = feed_three_ways(new_session, AL_LTE)
     assert isinstance(event, DeviceEvent)
     assert event.kind == "fall_down"
     assert event.device_key == "4504816162"
-    position = event.position
-    assert position is not None
-    assert position.valid is False
-    assert position.fix_time == datetime(2020, 10, 24, 8, 53, 53, tzinfo=UTC)
-    assert (position.speed_kmh, position.battery_pct, position.accuracy_m) == (22.0, 35.0, None)
-    assert (position.attributes["mnc"], position.attributes["wifi"]) == (11, 5)
+    assert event.position is None
+    assert event.time == datetime(2020, 10, 24, 8, 53, 53, tzinfo=UTC)
+    assert dict(event.attributes) == {
+        "status": "00200000",
+        "cells": 1,
+        "mcc": 460,
+        "mnc": 11,
+        "wifi": 5,
+    }
     assert reply == Reply(data=b"[3G*4504816162*0002*AL]", acks_data=True)
 
 
@@ -149,7 +168,12 @@ def test_blood_pressure_and_heart_rate() -> None:
             device_key=ID,
             protocol="watch",
             kind="health",
-            attributes={"systolic_mmhg": 112, "diastolic_mmhg": 73, "heart_rate_bpm": 67},
+            attributes={
+                "type": "bphrt",
+                "systolic_mmhg": 112,
+                "diastolic_mmhg": 73,
+                "heart_rate_bpm": 67,
+            },
         ),
         Reply(data=b"[3G*8800000015*0005*bphrt]"),
     ]
@@ -199,13 +223,21 @@ def test_bad_frames_are_malformed_not_fatal(frame: bytes) -> None:
     assert [type(m) for m in session.receive(LK)] == [Heartbeat, Reply]
 
 
-def test_length_beyond_bound_is_fatal() -> None:
+def test_longest_length_is_held_for_voice_only() -> None:
+    # LEN FFFF (65535 bytes) is valid for a voice message: held, bounded by LEN's own maximum
     session = new_session()
-    (rejected,) = session.receive(b"[3G*8800000015*FFFF*TK,")
-    assert isinstance(rejected, Rejected)
-    assert isinstance(rejected.error, FrameTooLarge)
-    assert session.failed
-    assert MAX_FRAME < 0xFFFF
+    assert session.receive(b"[3G*8800000015*FFFF*TK,") == []
+    assert not session.failed
+    assert 0xFFFF < MAX_FRAME <= 0xFFFF + 64
+    # any other type claiming more than 16 KiB is fatal, whether its first bytes come whole
+    # or one at a time
+    for chunks in ([b"[3G*8800000015*FFFF*UD,"], [b"[3G*8800000015*FFFF*T", b"X"]):
+        session = new_session()
+        out = [m for chunk in chunks for m in session.receive(chunk)]
+        (rejected,) = out
+        assert isinstance(rejected, Rejected)
+        assert isinstance(rejected.error, FrameTooLarge)
+        assert session.failed
 
 
 @pytest.mark.parametrize(
@@ -222,3 +254,241 @@ def test_length_beyond_bound_is_fatal() -> None:
 )
 def test_detect(first: bytes, expected: Detection) -> None:
     assert detect(first) is expected
+
+
+# --- protocol breadth (issue 13): REAL captures from public threads ------------------------
+#: traccar/traccar#5015 (LMHOME LM003, "K10S"): link keeps, SIM id, GS1 cell reports, two
+#: valid short UD frames (no cell/Wi-Fi list) and a no-GPS UD with one cell
+LK_99_REAL = b"[3G*9032074659*0009*LK,0,0,99]"
+LK_100_REAL = b"[3G*9032074659*000A*LK,0,0,100]"
+CCID_REAL = b"[3G*9032074659*0019*CCID,89882280666025486402]"
+GS1_REAL = (
+    b"[3G*9032074659*001B*GS1,1,5,206,1,9126,50317,19]",
+    b"[3G*9032074659*0029*GS1,2,5,206,1,9126,50317,52,9126,50318,32]",
+    b"[3G*9032074659*0036*GS1,3,5,206,1,9126,50317,30,9126,50318,30,9126,50319,2]",
+)
+UD_SHORT_REAL = (
+    b"[3G*9032074659*004A*UD,080123,131944,A,51.219992,N,003.190249,E,0,0,7,9,64,90,0,0,"
+    b"00000008,0,0]"
+)
+UD_SHORT_2_REAL = (
+    b"[3G*9032074659*004A*UD,080123,131954,A,51.220004,N,003.190245,E,0,0,6,9,71,90,0,0,"
+    b"00000008,0,0]"
+)
+UD_NO_GPS_REAL = (
+    b"[3G*9032074659*0061*UD,080123,025556,V,00.000000,N,000.000000,E,0,0,0,0,100,94,0,0,"
+    b"00000008,1,5,206,1,9126,50317,32,0]"
+)
+#: traccar/traccar#2702 (RF-V28): a link keep and the server's answer, both in hex in the log
+LK_2702_REAL = bytes.fromhex("5b33472a323731363334313236392a303030392a4c4b2c302c302c32305d")
+LK_2702_ANSWER = bytes.fromhex("5b33472a323731363334313236392a303030322a4c4b5d")
+#: traccar/traccar#1864: an invalid (V) UD holding the last coordinates, a blank before the
+#: longitude, 5 cells and 3 Wi-Fi hotspots with names, no trailing accuracy
+UD_1864_REAL = bytes.fromhex(
+    "5b33472a313530363432313631332a303131332a55442c3133303431362c3130353233342c562c35312e32"
+    "37303237312c4e2c20302e353233393531362c452c302e30302c302e302c302e302c302c33352c37332c38"
+    "2c302c30303030303030382c352c3235352c3233342c33302c323135332c33373530382c3132352c323135"
+    "332c323937332c3133322c323033392c32303237322c3132312c323033392c393238392c3132312c323033"
+    "392c32313237342c3131322c332c4469727479436f726e657232612c36343a37303a30323a61613a38663a"
+    "33622c2d37332c5468654469727479436f726e65722c30303a30633a66363a33663a31663a62342c2d3831"
+    "2c54502d4c494e4b5f53545544494f2c39303a66363a35323a33363a62303a63632c2d39325d"
+)
+
+
+@pytest.mark.parametrize(
+    ("frame", "reply", "attributes"),
+    [
+        (LK_99_REAL, b"[3G*9032074659*0002*LK]", {"steps": 0, "tumbles": 0, "battery_pct": 99}),
+        (LK_100_REAL, b"[3G*9032074659*0002*LK]", {"steps": 0, "tumbles": 0, "battery_pct": 100}),
+        (LK_2702_REAL, LK_2702_ANSWER, {"steps": 0, "tumbles": 0, "battery_pct": 20}),
+    ],
+)
+def test_real_link_keeps_get_the_answer_servers_send(
+    frame: bytes, reply: bytes, attributes: dict[str, int]
+) -> None:
+    (heartbeat, answer) = feed_three_ways(new_session, frame)
+    assert isinstance(heartbeat, Heartbeat)
+    assert heartbeat.attributes == attributes
+    assert answer == Reply(data=reply, acks_data=False)
+
+
+def test_real_sim_id() -> None:
+    (info,) = feed_three_ways(new_session, CCID_REAL)
+    assert info == DeviceInfo(
+        device_key="9032074659",
+        protocol="watch",
+        kind="info",
+        attributes={"iccid": "89882280666025486402"},
+    )
+
+
+@pytest.mark.parametrize("frame", GS1_REAL)
+def test_real_gs1_is_unsupported_counted_and_keeps_the_session(frame: bytes) -> None:
+    session = new_session()
+    (rejected,) = session.receive(frame)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, UnsupportedMessage)
+    assert "'GS1'" in str(rejected.error)
+    assert not session.failed
+    assert [type(m) for m in session.receive(LK_99_REAL)] == [Heartbeat, Reply]
+
+
+@pytest.mark.parametrize(
+    ("frame", "when", "lat", "lon", "satellites"),
+    [
+        (UD_SHORT_REAL, datetime(2023, 1, 8, 13, 19, 44), 51.219992, 3.190249, 9),
+        (UD_SHORT_2_REAL, datetime(2023, 1, 8, 13, 19, 54), 51.220004, 3.190245, 9),
+    ],
+)
+def test_real_short_position_without_radio_lists(
+    frame: bytes, when: datetime, lat: float, lon: float, satellites: int
+) -> None:
+    (position,) = feed_three_ways(new_session, frame)
+    assert isinstance(position, Position)
+    assert position.device_key == "9032074659"
+    assert position.fix_time == when.replace(tzinfo=UTC)
+    assert (position.lat, position.lon, position.valid) == (lat, lon, True)
+    assert (position.satellites, position.battery_pct) == (satellites, 90.0)
+    assert (position.attributes["cells"], position.attributes["wifi"]) == (0, 0)
+    assert "tail_unparsed" not in position.attributes
+
+
+def test_real_no_gps_position_is_a_no_fix_report() -> None:
+    (info,) = feed_three_ways(new_session, UD_NO_GPS_REAL)
+    assert isinstance(info, DeviceInfo)
+    assert (info.kind, info.time) == ("no_fix", datetime(2023, 1, 8, 2, 55, 56, tzinfo=UTC))
+    assert (info.attributes["cells"], info.attributes["mcc"], info.attributes["mnc"]) == (
+        1,
+        206,
+        1,
+    )
+    assert info.attributes["battery_pct"] == 94.0
+
+
+def test_real_invalid_position_with_last_coordinates_and_wifi() -> None:
+    (position,) = feed_three_ways(new_session, UD_1864_REAL)
+    assert isinstance(position, Position)
+    assert position.device_key == "1506421613"
+    assert position.fix_time == datetime(2016, 4, 13, 10, 52, 34, tzinfo=UTC)
+    assert (position.lat, position.lon, position.valid) == (51.270271, 0.5239516, False)
+    assert (position.battery_pct, position.attributes["steps"]) == (73.0, 8)
+    assert (position.attributes["cells"], position.attributes["mcc"]) == (5, 234)
+    assert position.attributes["wifi"] == 3
+    assert position.accuracy_m is None
+
+
+# --- more message types (BUILT from the documented layouts; no public capture found) ------
+
+
+@pytest.mark.parametrize(
+    ("frame", "attributes"),
+    [
+        (b"[3G*8800000015*0008*heart,78]", {"type": "heart", "heart_rate_bpm": 78}),
+        (b"[3G*8800000015*0008*pulse,64]", {"type": "pulse", "heart_rate_bpm": 64}),
+        (b"[3G*8800000015*000F*blood,120,80,70]",
+         {"type": "blood", "systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70}),
+        (b"[3G*8800000015*000D*btemp2,1,36.6]", {"type": "btemp2", "temperature_c": 36.6}),
+        (b"[3G*8800000015*000A*btemp2,0,0]", {"type": "btemp2"}),
+    ],
+)  # fmt: skip
+def test_health_readings(frame: bytes, attributes: dict[str, object]) -> None:
+    assert feed_three_ways(new_session, frame) == [
+        DeviceInfo(device_key=ID, protocol="watch", kind="health", attributes=attributes)
+    ]
+
+
+def test_voice_message_is_acknowledged_and_unescaped() -> None:
+    audio = b"#!AMR\n" + bytes([0x7D, 0x01, 0x7D, 0x02, 0x7D, 0x03, 0x7D, 0x04, 0x7D, 0x05, 0x3C])
+    content = b"TK," + audio
+    frame = b"[3G*8800000015*%04X*" % len(content) + content + b"]"
+    info, reply = feed_three_ways(new_session, frame)
+    assert info == DeviceInfo(
+        device_key=ID,
+        protocol="watch",
+        kind="voice",
+        attributes={"audio_bytes": 12, "format": "amr"},
+    )
+    assert reply == Reply(data=b"[3G*8800000015*0004*TK,1]")
+    assert unescape(audio) == b"#!AMR\n}[],*<"
+    # the device's own answer to a voice message sent to it: recorded, not answered
+    (answer,) = feed_three_ways(new_session, b"[3G*8800000015*0004*TK,1]")
+    assert isinstance(answer, DeviceInfo)
+    assert answer.attributes == {"command": "TK", "text": "1"}
+    bad = b"[3G*8800000015*0005*TK,\x7d\x09]"
+    (rejected,) = new_session().receive(bad)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, Malformed)
+
+
+def test_other_positions_and_init() -> None:
+    ud3 = UD.replace(b"*00CD*UD,", b"*00CE*UD3,")
+    wt = UD.replace(b"*00CD*UD,", b"*00CD*WT,")
+    for frame in (ud3, wt):
+        (position,) = feed_three_ways(new_session, frame)
+        assert isinstance(position, Position)
+        assert position.fix_time == datetime(2016, 9, 18, 2, 57, 23, tzinfo=UTC)
+    info, reply = feed_three_ways(new_session, b"[3G*8800000015*0004*INIT]")
+    assert isinstance(info, DeviceInfo)
+    assert reply == Reply(data=b"[3G*8800000015*0006*INIT,1]")
+
+
+def test_decimal_length_and_message_index() -> None:
+    # "0013" read as decimal (13 bytes) lands on "]"; read as hex (19) it would not
+    decimal = b"[SG*8800000015*0013*LK,50,100,100]"
+    heartbeat, reply = feed_three_ways(new_session, decimal)
+    assert isinstance(heartbeat, Heartbeat)
+    assert reply == Reply(data=b"[SG*8800000015*0002*LK]")
+    # a header with a message index before LEN: the answer echoes it
+    indexed = b"[3G*8800000015*00A1*0002*LK]"
+    heartbeat, reply = feed_three_ways(new_session, indexed)
+    assert isinstance(heartbeat, Heartbeat)
+    assert reply == Reply(data=b"[3G*8800000015*00A1*0002*LK]")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        UD.replace(b"*00CD*UD,180916", b"*00CD*UD,18091x"),
+        UD.replace(b",0.00,249.5", b",0nan,249.5"),  # NaN speed (issue 9), same LEN
+        UD.replace(b"22.570733,N", b"22.570733,X"),  # hemisphere
+        # 20-digit satellite count (issue 9): LEN 00DF counts the longer content
+        UD.replace(b"*00CD*", b"*00E0*").replace(b",6,100,60,", b",99999999999999999999,100,60,"),
+        UD.replace(b"00000010", b"0000\x00010"),  # NUL (issue 9)
+    ],
+)
+def test_more_bad_values_are_malformed(frame: bytes) -> None:
+    session = new_session()
+    (rejected,) = session.receive(frame)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, Malformed)
+    assert not session.failed
+
+
+# --- commands (issue 13) ----------------------------------------------------------------
+
+
+def test_commands() -> None:
+    # framing as the page's own examples: the same [vendor*id*LEN*content] with a hex LEN
+    assert locate_now("3G", ID) == b"[3G*8800000015*0002*CR]"
+    assert set_interval("SG", ID, 600) == b"[SG*8800000015*000A*UPLOAD,600]"
+    assert reboot("3G", ID) == b"[3G*8800000015*0005*RESET]"
+    assert power_off("3G", ID) == b"[3G*8800000015*0008*POWEROFF]"
+    assert find("CS", ID) == b"[CS*8800000015*0004*FIND]"
+    assert measure_heart_rate("3G", ID) == b"[3G*8800000015*000A*hrtstart,0]"
+    with pytest.raises(ValueError):
+        encode_command("3G", ID, "CR]")
+    with pytest.raises(ValueError):
+        encode_command("3GX", ID, "CR")
+    with pytest.raises(ValueError):
+        encode_command("3G", "88*1", "CR")
+    with pytest.raises(ValueError):
+        set_interval("3G", ID, 1)
+    # every command is a frame our own framer cuts whole, and its echo is recorded
+    assert WatchFramer().feed(locate_now("3G", ID) * 2) == [b"[3G*8800000015*0002*CR]"] * 2
+    (echo,) = feed_three_ways(new_session, locate_now("3G", ID))
+    assert echo == DeviceInfo(
+        device_key=ID,
+        protocol="watch",
+        kind="command_reply",
+        attributes={"command": "CR", "text": ""},
+    )

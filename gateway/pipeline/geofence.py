@@ -1,5 +1,6 @@
-"""The geofence stage of the pipeline: places from the database, the engine of ``geofence/``
-on each batch, transitions stored as events in the batch's transaction, alerts after commit.
+"""The geofence stage: the engine of ``geofence/`` on each batch's accepted fixes; its
+transitions become event rows and state rows of the batch (stored in its transaction); the
+outcome is returned on the batch and applied to the in-memory state after the commit.
 
 Which places apply to a device, and whether it gets airport zones, come from the entitlement
 snapshot: the places of every circle its positions are shared with (members within the plan's
@@ -12,10 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -38,16 +38,13 @@ from geofence import (
 )
 from protocols.model import Position
 
-from .alerts import Alert, AlertPublisher, LivePosition
-from .entitlement_service import EntitlementService
-from .live.hub import LiveHub
-from .store import writer
+from ..store import geofence_state, writer
+from .batch import Batch as PipelineBatch
+from .batch import GeofenceOutcome
 
 log = logging.getLogger(__name__)
 
 PLACE_KINDS = frozenset({TransitionKind.ENTER, TransitionKind.EXIT})
-#: a device's live position goes to its circles at most this often
-LIVE_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,59 +83,30 @@ def build_places(rows: Sequence[tuple[Any, ...]]) -> Places:
 
 
 async def load_places(conn: psycopg.AsyncConnection[Any]) -> Places:
-    rows = await (
-        await conn.execute("select id, circle_id, name, geometry, radius_m from places order by id")
-    ).fetchall()
+    rows = await geofence_state.place_rows(conn)
     return await asyncio.to_thread(build_places, rows)
 
 
-class GeofenceProcessor:
-    """A ``BatchProcessor``: see ``gateway.pipeline.batcher``."""
+class GeofenceStage:
+    """Owns the geofence state (the engine's, keyed by the device's database id as text) and
+    the places index; ``evaluate`` works on a batch, ``apply`` after its commit."""
 
-    def __init__(
-        self,
-        url: str,
-        entitlements: EntitlementService,
-        alerts: AlertPublisher,
-        directory_keys: dict[int, tuple[str, str]] | None = None,
-        rules: Rules | None = None,
-        live: LiveHub | None = None,
-    ) -> None:
+    def __init__(self, url: str, rules: Rules | None = None) -> None:
         self.url = url
-        self.live = live
-        self.entitlements = entitlements
-        self.alerts = alerts
         self.rules = rules or Rules()
         self.places = build_places([])
         self.airports = airport_index()
         self.state = GeofenceState()
-        self._pending: Evaluation | None = None
-        self._pending_positions: list[tuple[int, Position]] = []
         self._places_cache: dict[str, frozenset[str]] = {}
         self._airport_cache: dict[str, bool] = {}
         self._cache_version = -1
-        self._live: dict[int, Position] = {}
-        self._live_sent: dict[int, float] = {}
-        self._places_rows_version = -1
-        #: device db id -> (unique_id, account_id), for alert payloads
-        self.devices: dict[int, tuple[str, str]] = directory_keys or {}
 
     async def load(self) -> None:
         """Places, geofence state and each device's newest fix, from the database."""
         async with await psycopg.AsyncConnection.connect(self.url, connect_timeout=5) as conn:
             self.places = await load_places(conn)
-            rows = await (
-                await conn.execute(
-                    "select device_id, place_id, inside, since, dwell_since, airport"
-                    " from geofence_state"
-                )
-            ).fetchall()
-            fixes = await (
-                await conn.execute("select device_id, fix_time, lat, lon from latest_positions")
-            ).fetchall()
-            devices = await (
-                await conn.execute("select id, unique_id, account_id from devices")
-            ).fetchall()
+            rows = await geofence_state.states(conn)
+            fixes = await geofence_state.latest_fixes(conn)
         self.state = GeofenceState.from_records(
             [
                 PlaceState(
@@ -148,16 +116,11 @@ class GeofenceProcessor:
             ],
             [DeviceFix(device_id=str(d), time=t, lat=la, lon=lo) for d, t, la, lo in fixes],
         )
-        self.devices = {d: (u, a) for d, u, a in devices}
 
     async def on_snapshot(self, snapshot: Snapshot) -> None:
         """After every entitlement reload (places, members or plans may have changed)."""
         async with await psycopg.AsyncConnection.connect(self.url, connect_timeout=5) as conn:
             self.places = await load_places(conn)
-            devices = await (
-                await conn.execute("select id, unique_id, account_id from devices")
-            ).fetchall()
-        self.devices = {d: (u, a) for d, u, a in devices}
         known = set(self.places.info)
         for record in list(self.state.records()):
             if not record.airport and record.place_id not in known:
@@ -185,18 +148,18 @@ class GeofenceProcessor:
             self._airport_cache[device] = airport
         return cached
 
-    # -- the BatchProcessor interface ----------------------------------------------------------
-    def process(
-        self, positions: Sequence[tuple[int, Position]], batch: writer.Batch, now: datetime
-    ) -> None:
-        self._pending = None
-        self._live = {}
-        if not positions:
+    # -- the stage -----------------------------------------------------------------------------
+    def evaluate(self, work: PipelineBatch) -> None:
+        """Transitions of ``work.accepted`` -> event and state rows in ``work.rows``; the
+        outcome on ``work.geofence`` (applied by ``apply`` once the batch has committed)."""
+        positions, batch, now, snapshot = work.accepted, work.rows, work.now, work.snapshot
+        live: dict[int, Position] = {}
+        work.geofence = GeofenceOutcome(None, live)
+        if not positions or snapshot is None:
             return
-        snapshot = self.entitlements.snapshot
         fixes = sorted(positions, key=lambda item: item[1].fix_time)
         for device_id, pos in fixes:  # the newest of each device, for the live view
-            self._live[device_id] = pos
+            live[device_id] = pos
         geo = Batch.from_fixes(
             [str(d) for d, _ in fixes],
             [p.fix_time for _, p in fixes],
@@ -214,7 +177,7 @@ class GeofenceProcessor:
         result = evaluate_safely(geo, self.state, zones, by_device, airports)
         if result is None:
             return
-        self._pending = result
+        work.geofence.evaluation = result
         for t in result.transitions:
             device_id = int(t.device_id)
             _, pos = fixes[t.fix]
@@ -269,61 +232,10 @@ class GeofenceProcessor:
                 )
             )
 
-    async def after_commit(self, result: writer.WriteResult) -> None:
-        if self._pending is not None:
-            self.state.apply(self._pending)
-            self._pending = None
-        snapshot = self.entitlements.snapshot
-        now = datetime.now(UTC)
-        self._publish_live(snapshot, now)
-        if not result.new_events:
-            return
-        for event in result.new_events:
-            if event.circle_id is None or event.kind.startswith("alarm:"):
-                continue
-            unique_id, account = self.devices.get(event.device_id, (str(event.device_id), ""))
-            recipients = sorted(snapshot.alert_recipients(event.circle_id, now))
-            alert = Alert(
-                circle_id=event.circle_id,
-                kind=event.kind,
-                member=account,
-                device=unique_id,
-                time=event.time,
-                subject=event.payload,
-                recipients=tuple(recipients),
-            )
-            self.alerts.publish(alert)
-            if self.live is not None:
-                self.live.alert(event.circle_id, {**alert.as_json(), "device_id": event.device_id})
-
-    def _publish_live(self, snapshot: Snapshot, now: datetime) -> None:
-        mono = time.monotonic()
-        for device_id, pos in self._live.items():
-            circles = snapshot.shared_circles(str(device_id), now)
-            if not circles:
-                continue
-            unique_id, account = self.devices.get(device_id, (str(device_id), ""))
-            payload = {
-                "type": "position",
-                "device_id": device_id,
-                "member": account,
-                "device": unique_id,
-                "time": pos.fix_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "lat": pos.lat,
-                "lon": pos.lon,
-                "accuracy_m": pos.accuracy_m,
-                "speed_kmh": pos.speed_kmh,
-                "course_deg": pos.course_deg,
-                "battery_pct": pos.battery_pct,
-            }
-            if self.live is not None:
-                self.live.position(circles, unique_id, pos.fix_time, payload)
-            if mono - self._live_sent.get(device_id, 0.0) < LIVE_INTERVAL_S:
-                continue
-            self._live_sent[device_id] = mono
-            for circle in circles:
-                self.alerts.publish_live(LivePosition(circle_id=circle, payload=payload))
-        self._live = {}
+    def apply(self, work: PipelineBatch) -> None:
+        """After ``work`` committed: its transitions become the in-memory state."""
+        if work.geofence is not None and work.geofence.evaluation is not None:
+            self.state.apply(work.geofence.evaluation)
 
 
 def evaluate_safely(
