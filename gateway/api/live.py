@@ -8,18 +8,18 @@ from typing import Any
 from aiohttp import web
 
 from ..keys import POOL
-from ..live.streams import Grant
+from ..live.streams import TICKET_ACCOUNT, Grant
 from ..store import places as places_store
 from . import access
 from .members import members_view
 
 
 async def authorise(request: web.Request, circle_id: str) -> Grant:
-    """A member token, or a stream ticket (``request["ticket_account"]``, already verified):
+    """A member token, or a stream ticket (``request[TICKET_ACCOUNT]``, already verified):
     either way the membership and the plan's member limit are checked now, in the database
     and the entitlement snapshot, as for every /v1 circle route."""
-    ticket_account = request.get("ticket_account")
-    if isinstance(ticket_account, str):
+    ticket_account = request.get(TICKET_ACCOUNT)
+    if ticket_account is not None:
         who = access.Member(ticket_account, 0, "active")
     else:
         who = await access.member(request)

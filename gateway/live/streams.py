@@ -54,8 +54,9 @@ class Grant:
 
 
 #: (request, circle id) -> the grant; raises the API's 401/404 problems. A request that came
-#: with a valid ``?ticket=`` has ``request["ticket_account"]`` set to the ticket's account.
+#: with a valid ``?ticket=`` has ``request[TICKET_ACCOUNT]`` set to the ticket's account.
 Authorise = Callable[[web.Request, str], Awaitable[Grant]]
+TICKET_ACCOUNT: web.RequestKey[str] = web.RequestKey("ticket_account", str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +125,7 @@ class LiveStreams:
                     content_type="application/problem+json",
                 )
             # the ticket proves who; membership and plan are checked now, as for a token
-            request["ticket_account"] = account
+            request[TICKET_ACCOUNT] = account
         return await self.authorise(request, circle_id)
 
     async def issue_ticket(self, request: web.Request) -> web.Response:
@@ -151,8 +152,15 @@ class LiveStreams:
         return reader, backlog
 
     def _bound_send_buffer(self, request: web.Request) -> None:
-        sock = request.transport.get_extra_info("socket") if request.transport else None
-        if sock is not None and self.send_buffer_bytes > 0:
+        """What a reader that stops reading can hold: the kernel's send buffer and the
+        transport's own write buffer are both bounded by ``send_buffer_bytes``, so a write to
+        a stalled reader waits (and times out) instead of buffering without end."""
+        transport = request.transport
+        if transport is None or self.send_buffer_bytes <= 0:
+            return
+        transport.set_write_buffer_limits(high=self.send_buffer_bytes)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
 

@@ -45,7 +45,10 @@ class SseReader:
         data: list[str] = []
         async with asyncio.timeout(within):
             while True:
-                raw = await self.resp.content.readline()
+                try:
+                    raw = await self.resp.content.readline()
+                except aiohttp.ClientPayloadError as exc:  # cut mid-chunk: ended all the same
+                    raise EOFError("the stream was cut") from exc
                 if not raw:
                     raise EOFError("the stream ended")
                 line = raw.decode().rstrip("\n")

@@ -87,9 +87,15 @@ async def test_snapshot_then_live_positions_and_alerts_in_commit_order(db_url: s
             assert dev["id"] == fam.device
             assert dev["latest"]["lat"] == pytest.approx(52.50)
             assert [p["name"] for p in snap.data["places"]] == ["school"]
-            # walk east into the school, one fix a minute, each packet its own batch
+            # walk east to the school and stay there, one fix a minute, each packet its own
+            # batch (an enter is confirmed by a second fix inside: docs/geofencing.md)
             walk = [
-                sim.Fix(start + timedelta(minutes=1 + i), 52.50, 13.40 + i * 0.005, speed_kmh=5)
+                sim.Fix(
+                    start + timedelta(minutes=1 + i),
+                    52.50,
+                    min(13.40 + i * 0.005, 13.45),
+                    speed_kmh=5,
+                )
                 for i in range(1, 16)
             ]
             for f in walk:

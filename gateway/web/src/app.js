@@ -108,9 +108,9 @@ function ago(iso) {
 }
 
 function showPosition(p) {
-  // p: {device, member, name?, time, lat, lon, accuracy_m, battery_pct}
+  // p: {device_id, device, member, name?, time, lat, lon, accuracy_m, battery_pct}
   if (p.lat == null || p.lon == null) return;
-  const key = p.device;
+  const key = String(p.device_id);
   const latlng = [p.lat, p.lon];
   let m = state.markers.get(key);
   if (!m) {
@@ -127,13 +127,13 @@ function showPosition(p) {
   m.marker.setLatLng(latlng);
   m.accuracy.setLatLng(latlng);
   m.accuracy.setRadius(p.accuracy_m || 0);
-  const battery = p.battery_pct != null ? ` · battery ${p.battery_pct}%` : "";
-  const who = m.data.member_name || m.data.member || "";
-  m.marker.bindTooltip(`${escapeHtml(m.data.name || key)}${who ? " (" + escapeHtml(who) + ")" : ""}`, {
+  const battery = p.battery_pct != null ? ` · battery ${Math.round(p.battery_pct)}%` : "";
+  const who = memberName(m.data.member) || m.data.member_name || m.data.member || "";
+  m.marker.bindTooltip(`${escapeHtml(m.data.name || deviceName(key) || m.data.device || key)}${who ? " (" + escapeHtml(who) + ")" : ""}`, {
     permanent: true, direction: "top", className: "marker-label", offset: [-15, -12],
   });
   m.marker.bindPopup(
-    `<strong>${escapeHtml(m.data.name || key)}</strong><br>${escapeHtml(who)}<br>` +
+    `<strong>${escapeHtml(m.data.name || deviceName(key) || m.data.device || key)}</strong><br>${escapeHtml(who)}<br>` +
     `${escapeHtml(ago(p.time))}${escapeHtml(battery)}` +
     (p.accuracy_m ? `<br>± ${Math.round(p.accuracy_m)} m` : ""),
   );
@@ -146,21 +146,48 @@ function showPosition(p) {
   updateMemberSeen(key, p.time);
 }
 
+function memberName(account) {
+  const mem = state.members.find((x) => x.account === account);
+  return mem ? mem.name || mem.account : "";
+}
+
+function ownerName(deviceId) {
+  for (const mem of state.members) {
+    for (const d of mem.devices || []) if (String(d.id) === String(deviceId)) return mem.name || mem.account;
+  }
+  return "";
+}
+
+function deviceName(id) {
+  for (const mem of state.members) {
+    for (const d of mem.devices || []) if (String(d.id) === String(id)) return d.name || `${d.protocol} ${d.id}`;
+  }
+  return "";
+}
+
+function latestOf(d, mem) {
+  const l = d.latest;
+  return l && { ...l, time: l.fix_time || l.time, device_id: d.id, name: d.name || `${d.protocol} ${d.id}`, member: mem.account, member_name: mem.name };
+}
+
 function escapeHtml(s) {
   return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
 function drawPlaces(places) {
+  // places as the member API lists them: {id, name, geometry (GeoJSON), radius_m}
   state.placesLayer.clearLayers();
   for (const f of places) {
     const props = f.properties || {};
-    const name = props.name || f.id || "place";
+    const name = f.name || props.name || f.id || "place";
+    const radius = f.radius_m || props.radius_m;
+    const style = { color: "#7b1fa2", weight: 2, fillOpacity: 0.08 };
     let layer;
-    if (f.geometry && f.geometry.type === "Point" && props.radius_m) {
+    if (f.geometry && f.geometry.type === "Point" && radius) {
       const [lon, lat] = f.geometry.coordinates;
-      layer = L.circle([lat, lon], { radius: props.radius_m, color: "#7b1fa2", weight: 2, fillOpacity: 0.08 });
+      layer = L.circle([lat, lon], { radius, ...style });
     } else if (f.geometry) {
-      layer = L.geoJSON(f, { style: { color: "#7b1fa2", weight: 2, fillOpacity: 0.08 } });
+      layer = L.geoJSON({ type: "Feature", geometry: f.geometry, properties: {} }, { style });
     }
     if (layer) layer.bindTooltip(escapeHtml(name)).addTo(state.placesLayer);
   }
@@ -170,7 +197,7 @@ function fitAll() {
   const pts = [...state.markers.values()].map((m) => m.marker.getLatLng());
   state.placesLayer.eachLayer((l) => { if (l.getLatLng) pts.push(l.getLatLng()); });
   if (pts.length === 1) state.map.setView(pts[0], 15);
-  else if (pts.length > 1) state.map.fitBounds(L.latLngBounds(pts).pad(0.2));
+  else if (pts.length > 1) state.map.fitBounds(L.latLngBounds(pts).pad(0.3), { maxZoom: 16 });
 }
 
 // --- members and alerts --------------------------------------------------------------------
@@ -197,12 +224,13 @@ function renderMembers(members) {
     for (const d of mem.devices || []) {
       const row = document.createElement("div");
       row.className = "muted";
-      row.dataset.device = d.unique_id;
-      row.textContent = `${d.name || d.unique_id}: last seen ${ago(d.latest && d.latest.time)}`;
+      row.dataset.device = String(d.id);
+      const label = d.name || `${d.protocol} ${d.id}`;
+      row.textContent = `${label}: last seen ${ago(d.latest && (d.latest.fix_time || d.latest.time))}`;
       li.append(row);
       const opt = document.createElement("option");
-      opt.value = d.unique_id;
-      opt.textContent = `${mem.name || mem.account} — ${d.name || d.unique_id}`;
+      opt.value = String(d.id);
+      opt.textContent = `${mem.name || mem.account} — ${label}`;
       select.append(opt);
     }
     list.append(li);
@@ -212,10 +240,10 @@ function renderMembers(members) {
 function updateMemberSeen(device, time) {
   for (const mem of state.members) {
     for (const d of mem.devices || []) {
-      if (d.unique_id === device) {
-        d.latest = { ...(d.latest || {}), time };
-        const row = document.querySelector(`#members [data-device="${CSS.escape(device)}"]`);
-        if (row) row.textContent = `${d.name || d.unique_id}: last seen ${ago(time)}`;
+      if (String(d.id) === String(device)) {
+        d.latest = { ...(d.latest || {}), fix_time: time };
+        const row = document.querySelector(`#members [data-device="${CSS.escape(String(device))}"]`);
+        if (row) row.textContent = `${d.name || `${d.protocol} ${d.id}`}: last seen ${ago(time)}`;
       }
     }
   }
@@ -227,9 +255,12 @@ const ALERT_WORDS = {
 };
 
 function alertText(a) {
+  // a live alert ({type, member, device_id, place|airport}) or a feed item ({kind, device,
+  // device_name, payload: {place|airport}})
   const kind = a.kind || a.type || "event";
-  const who = a.member_name || a.member || a.device || "";
-  const place = (a.place && (a.place.name || a.place.id)) || (a.airport && (a.airport.name || a.airport.iata)) || "";
+  const body = a.payload || a;
+  const who = memberName(a.member) || ownerName(a.device_id ?? a.device) || a.device_name || a.device || "";
+  const place = (body.place && (body.place.name || body.place.id)) || (body.airport && (body.airport.name || body.airport.iata)) || "";
   const words = ALERT_WORDS[kind] || kind.replace(/[_:]/g, " ");
   return `${who} ${words}${place ? " " + place : ""}`.trim();
 }
@@ -264,9 +295,11 @@ async function openStream() {
     state.lastEventId = e.lastEventId;
     const snap = JSON.parse(e.data);
     if (snap.places) drawPlaces(items(snap.places));
-    for (const mem of items(snap.members || [])) {
+    if (snap.members) renderMembers(items(snap.members));
+    for (const mem of state.members) {
       for (const d of mem.devices || []) {
-        if (d.latest) showPosition({ ...d.latest, device: d.unique_id, name: d.name, member: mem.account, member_name: mem.name });
+        const p = latestOf(d, mem);
+        if (p) showPosition(p);
       }
     }
   });
@@ -398,7 +431,8 @@ async function selectCircle(id) {
   for (const mem of state.members) {
     if (!mem.in_plan) continue;
     for (const d of mem.devices || []) {
-      if (d.latest) showPosition({ ...d.latest, device: d.unique_id, name: d.name, member: mem.account, member_name: mem.name });
+      const p = latestOf(d, mem);
+      if (p) showPosition(p);
     }
   }
   fitAll();
@@ -432,5 +466,5 @@ $("#circle").addEventListener("change", (e) => selectCircle(e.target.value));
 $("#history-form").addEventListener("submit", replay);
 $("#place-form").addEventListener("submit", addPlace);
 $("#place-cancel").addEventListener("click", () => { $("#place-form").hidden = true; state.pendingPlace = null; });
-setInterval(() => { for (const mem of state.members) for (const d of mem.devices || []) if (d.latest) updateMemberSeen(d.unique_id, d.latest.time); }, 30000);
+setInterval(() => { for (const mem of state.members) for (const d of mem.devices || []) if (d.latest) updateMemberSeen(d.id, d.latest.fix_time || d.latest.time); }, 30000);
 if (state.token) start().catch(() => signOut());
