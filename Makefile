@@ -7,15 +7,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: run test setup venv services down status migrate lint typecheck ci bench clean
+.PHONY: run test setup venv services down status migrate web test-tools lint typecheck ci bench clean
 
 run: setup                      ## the gateway with the demo phone, on the local services
 	$(BIN)/trackgw serve --demo
 
-test: setup                     ## the whole suite against the real local services
+test: setup test-tools          ## the whole suite against the real local services
 	$(BIN)/pytest
 
-setup: venv services migrate
+setup: venv services migrate web
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -32,6 +32,20 @@ down:
 
 status:
 	deploy/local/status
+
+WEB = gateway/web
+web: $(WEB)/dist/.built          ## the live page's assets: Leaflet from the npm registry (lock file)
+$(WEB)/dist/.built: $(WEB)/package.json $(WEB)/package-lock.json $(wildcard $(WEB)/src/*)
+	deploy/local/tools node
+	npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error
+	rm -rf $(WEB)/dist && mkdir -p $(WEB)/dist/vendor/leaflet
+	cp $(WEB)/src/* $(WEB)/dist/
+	cp -r $(WEB)/node_modules/leaflet/dist/leaflet.js $(WEB)/node_modules/leaflet/dist/leaflet.css \
+	  $(WEB)/node_modules/leaflet/dist/images $(WEB)/dist/vendor/leaflet/
+	touch $@
+
+test-tools:                     ## what only the tests need: Debian's chromium for the browser test
+	deploy/local/tools chromium
 
 migrate: venv services
 	$(BIN)/trackgw db migrate

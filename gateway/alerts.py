@@ -27,6 +27,7 @@ import aiomqtt
 from . import metrics
 from .broker.client_id import bound_client_id
 from .config import MqttSettings
+from .live.hub import LiveEvent
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,13 @@ class Alert:
         out["recipients"] = list(self.recipients)
         return out
 
+    def for_stream(self, device_id: int) -> dict[str, Any]:
+        """What a circle's live stream shows of it (no recipient list; the device's id)."""
+        out = self.as_json()
+        del out["recipients"]
+        out["device_id"] = device_id
+        return out
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LivePosition:
@@ -69,6 +77,15 @@ class AlertPublisher:
         self.settings = settings
         self._queue: asyncio.Queue[Alert | LivePosition] = asyncio.Queue(queue_max)
         self.dropped = 0
+
+    def live_event(self, circle_id: str, event: LiveEvent) -> None:
+        """The live hub's tap: each position it publishes (throttled by its rules, never the
+        newest fix dropped) goes to the MQTT live topics too."""
+        if event.kind == "position":
+            live = LivePosition(
+                circle_id=circle_id, payload=event.data, recipients=event.recipients
+            )
+            self.publish_live(live)
 
     def publish_live(self, live: LivePosition) -> None:
         """Best effort: a live position is dropped when the queue is half full (the next one
@@ -110,11 +127,15 @@ class AlertPublisher:
 
     async def _send(self, client: aiomqtt.Client, alert: Alert | LivePosition) -> None:
         if isinstance(alert, LivePosition):
+            # retained, one topic per device: an app that subscribes later gets where each
+            # device of the circle was last (``.../live/<device id>``)
             live = json.dumps(alert.payload, separators=(",", ":"))
+            device = alert.payload.get("device_id", "")
             topic = self.settings.live_topic.format(circle_id=alert.circle_id)
-            await client.publish(topic, live, qos=0)
+            await client.publish(f"{topic}/{device}", live, qos=0, retain=True)
             for member in alert.recipients:
-                await client.publish(member_topic(alert.circle_id, member, "live"), live, qos=0)
+                mine = member_topic(alert.circle_id, member, "live")
+                await client.publish(f"{mine}/{device}", live, qos=0, retain=True)
             return
         payload = json.dumps(alert.as_json(), separators=(",", ":"))
         topic = self.settings.alerts_topic.format(circle_id=alert.circle_id)

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import gc
 import logging
+import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -28,16 +29,20 @@ from .api import access, billing, health, members, openapi, problems
 from .api import accounts as accounts_api
 from .api import admin as admin_api
 from .api import circles as circles_api
+from .api import live as live_api
 from .api import mqtt as mqtt_api
 from .broker import members as broker_members
 from .config import Settings
 from .entitlement_service import EntitlementService
-from .keys import ENTITLEMENTS, MQTT_INGEST, POOL, SETTINGS, SUPERVISOR, WRITER
+from .keys import ENTITLEMENTS, LIVE, MQTT_INGEST, POOL, SETTINGS, SUPERVISOR, WRITER
 from .listeners.http import add_phone_routes, osmand_app
 from .listeners.http import runner as http_runner
 from .listeners.mqtt import MqttIngest
 from .listeners.tcp import ConnectionCap, TcpListener
 from .listeners.udp import UdpListener
+from .live.hub import LiveHub
+from .live.revoke import run_revocations
+from .live.streams import LiveStreams, Tickets
 from .pipeline.batcher import Writer
 from .pipeline.commit import Committer
 from .pipeline.deliver import Delivery
@@ -49,6 +54,7 @@ from .pipeline.route import Router
 from .store import geofence_state
 from .store import writer as store_writer
 from .supervisor import Supervisor, TaskFailed
+from .web import routes as web_routes
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,7 @@ class Gateway:
     supervisor: Supervisor
     mqtt: MqttIngest | None = None
     broker_access: broker_members.BrokerAccess | None = None
+    live: LiveHub | None = None
     tcp: list[TcpListener] = field(default_factory=list)
     udp: list[UdpListener] = field(default_factory=list)
     runners: list[web.AppRunner] = field(default_factory=list)
@@ -108,6 +115,13 @@ async def build(settings: Settings) -> Gateway:
     broker_access = broker_members.BrokerAccess(settings.mqtt, settings.database.url, entitlements)
     await entitlements.reload()
     alerts = AlertPublisher(settings.mqtt)
+    page = settings.web
+    live = LiveHub(
+        interval_s=page.live_interval_s,
+        ring_size=page.live_ring_size,
+        reader_queue=page.live_reader_queue,
+        taps=(alerts.live_event,),
+    )
     url, timeout_ms = settings.database.url, settings.database.statement_timeout_ms
     committer = Committer(lambda: _connect_writer(url, timeout_ms), settings.pipeline)
     writer = Writer(
@@ -115,7 +129,7 @@ async def build(settings: Settings) -> Gateway:
         filters,
         geofence,
         committer,
-        Delivery(intake, alerts, directory),
+        Delivery(intake, alerts, directory, live),
         settings.pipeline,
         entitlements.current,
     )
@@ -134,6 +148,12 @@ async def build(settings: Settings) -> Gateway:
     members.add_routes(app)
     admin_api.add_routes(app)
     openapi.add_routes(app)
+    app[LIVE] = live
+    secret = settings.web.ticket_secret.encode() or secrets.token_bytes(32)
+    LiveStreams(
+        live, live_api.authorise, Tickets(secret), send_buffer_bytes=page.live_send_buffer_bytes
+    ).add_routes(app)
+    web_routes.add_routes(app, settings.web)
     add_phone_routes(app, router, settings.limits.http_body_timeout_s)
     app[broker_members.BROKER_ACCESS] = broker_access
     mqtt_api.add_routes(app)
@@ -154,6 +174,7 @@ async def build(settings: Settings) -> Gateway:
         supervisor,
         mqtt,
         broker_access,
+        live,
     )
 
 
@@ -246,6 +267,8 @@ def supervise(gw: Gateway) -> None:
     sup.start("directory", gw.directory.run())
     if gw.broker_access is not None:
         sup.start("broker-access", gw.broker_access.run())
+    if gw.live is not None:
+        sup.start("live-revocations", run_revocations(gw.live, gw.entitlements))
     for listener in gw.tcp:
         sup.start(f"tcp-{listener.name}", listener.serving())
     for udp in gw.udp:
@@ -314,7 +337,9 @@ async def shutdown(gw: Gateway) -> None:
     sup.stopping = True
     writer_task = sup.tasks.get("writer")
     mqtt_task = sup.tasks.get("mqtt-ingest")
-    await sup.stop(["alerts", "entitlements", "directory", "broker-access"], within_s=5)
+    await sup.stop(
+        ["alerts", "entitlements", "directory", "broker-access", "live-revocations"], within_s=5
+    )
     for listener in gw.tcp:
         listener.stop_accepting()
     for udp in gw.udp:

@@ -167,6 +167,28 @@ class SupervisionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The live page at ``/``."""
+
+    #: the base map's tile URL template (e.g. ``https://tiles.example/{z}/{x}/{y}.png``);
+    #: empty: no tiles, places, markers and tracks on a plain background with a scale
+    tile_url: str = ""
+    tile_attribution: str = ""
+    #: signs the short-lived live-stream tickets browsers use; empty: a random secret per
+    #: process (set one shared value when several gateway processes serve one site)
+    ticket_secret: str = ""
+    #: a device's position goes out on a circle's live stream at most this often (the newest
+    #: fix is held and sent when the interval has passed, never dropped)
+    live_interval_s: float = 1.0
+    #: events a live reader may fall behind before it is dropped
+    live_reader_queue: int = 256
+    #: recent events kept per circle so a reconnecting reader resumes without gaps
+    live_ring_size: int = 1024
+    #: the kernel's send buffer for one live reader's socket (bounds what a stalled reader holds)
+    live_send_buffer_bytes: int = 65536
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSettings:
     """The member API (/v1): token lifetimes and rate limits (per process)."""
 
@@ -214,6 +236,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     log_level: str = "INFO"
     log_format: str = "json"
 

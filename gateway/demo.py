@@ -13,6 +13,7 @@ from typing import Any
 import aiomqtt
 import psycopg
 
+from .api.accounts import hash_password
 from .config import Settings
 from .store import admin
 
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 DEMO_ACCOUNT = "demo"
 DEMO_CIRCLE = "demo-family"
+#: how the demo member signs in on the live page (a development default, loopback only)
+DEMO_EMAIL, DEMO_SIGN_IN_PASSWORD = "demo@example.org", "demo-password"
 #: the phone's MQTT user (deploy/mosquitto/users) and OwnTracks device name
 DEMO_USER, DEMO_PASSWORD, DEMO_DEVICE = "demo-phone", "demo-phone-secret", "phone"
 #: a walk around a park in Berlin (Tiergarten), ~1.2 km loop
@@ -37,6 +40,7 @@ def provision(url: str) -> str:
     key = f"{DEMO_USER}/{DEMO_DEVICE}"
     with psycopg.connect(url, connect_timeout=5) as conn:
         admin.add_circle(conn, DEMO_CIRCLE, DEMO_ACCOUNT, "Demo family")
+        admin.set_sign_in(conn, DEMO_ACCOUNT, DEMO_EMAIL, hash_password(DEMO_SIGN_IN_PASSWORD))
         admin.add_device(conn, "owntracks", key, DEMO_ACCOUNT, "Demo phone")
         lat, lon = fix_at(0)
         conn.execute(

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .entitlement_service import EntitlementService
     from .listeners.mqtt import MqttIngest
+    from .live.hub import LiveHub
     from .pipeline.batcher import Writer
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -22,3 +23,4 @@ if TYPE_CHECKING:
     from .supervisor import Supervisor
 
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor")
+LIVE: web.AppKey[LiveHub] = web.AppKey("live")

@@ -156,3 +156,25 @@ jump_reanchors = Counter(
     "Times the jump filter re-anchored on consistent fixes it had dropped",
     registry=REGISTRY,
 )
+live_events = Counter(
+    "trackgw_live_events_total",
+    "Events published on circles' live streams",
+    ["kind"],
+    registry=REGISTRY,
+)
+live_readers = Gauge(
+    "trackgw_live_readers",
+    "Open live stream readers (SSE and WebSocket)",
+    registry=REGISTRY,
+)
+live_readers_dropped = Counter(
+    "trackgw_live_readers_dropped_total",
+    "Live stream readers ended by the gateway, by reason (slow, revoked)",
+    ["reason"],
+    registry=REGISTRY,
+)
+live_late_fixes = Counter(
+    "trackgw_live_late_fixes_total",
+    "Committed fixes not published live because a newer one of the device already was",
+    registry=REGISTRY,
+)

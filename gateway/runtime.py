@@ -32,5 +32,13 @@ async def run_gateway(
         if demo:  # supervised like every other task (stopped with the gateway)
             gw.supervisor.start("demo-phone", demo_phone.run_phone(settings))
             gw.supervisor.start("demo-report", demo_phone.run_reporter(settings))
+            host = settings.http.host if settings.http.host not in ("", "0.0.0.0") else "127.0.0.1"
+            log.info(
+                "demo: the live page is at http://%s:%d/ — sign in as %s with password %s",
+                host,
+                settings.http.port,
+                demo_phone.DEMO_EMAIL,
+                demo_phone.DEMO_SIGN_IN_PASSWORD,
+            )
 
     await app.serve(settings, stop=stop, on_ready=on_ready)

@@ -37,6 +37,14 @@ from .problems import Problem
 log = logging.getLogger(__name__)
 
 _hasher = argon2.PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """An argon2 hash of ``password`` (the form accounts.password_hash stores). CPU-bound:
+    call it in a thread from the event loop."""
+    return str(_hasher.hash(password))
+
+
 #: verified against when the email is unknown, so a miss takes as long as a wrong password
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 

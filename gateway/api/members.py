@@ -205,6 +205,12 @@ async def redeem_invite(request: web.Request) -> web.Response:
 async def list_members(request: web.Request) -> web.Response:
     who = await access.member(request)
     a = await access.circle(request, who, request.match_info["circle"])
+    return jsonio.respond(await members_view(request, a))
+
+
+async def members_view(request: web.Request, a: access.CircleAccess) -> dict[str, Any]:
+    """The circle's members as ``a``'s member may see them: in-plan members with their shared
+    devices' latest positions; members beyond the plan's limit listed as such, without."""
     async with request.app[POOL].connection() as conn:
         people = await store.members(conn, a.circle_id)
         in_plan = [p["account"] for p in people if p["account"] in a.in_plan_members]
@@ -226,14 +232,12 @@ async def list_members(request: web.Request) -> web.Response:
                 if d["account"] == p["account"] and d["id"] in shared
             ]
         items.append(entry)
-    return jsonio.respond(
-        {
-            "circle": a.circle_id,
-            "plan": a.plan,
-            "member_limit": a.entitlement.limits.members_per_circle,
-            "items": items,
-        }
-    )
+    return {
+        "circle": a.circle_id,
+        "plan": a.plan,
+        "member_limit": a.entitlement.limits.members_per_circle,
+        "items": items,
+    }
 
 
 async def remove_member(request: web.Request) -> web.Response:

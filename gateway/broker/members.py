@@ -6,8 +6,9 @@ Each member who asks (``POST /v1/me/mqtt``) gets a broker client of their own, u
 * publishing their own phones' topics: ``owntracks/<user>/<device>`` (and its sub-topics,
   OwnTracks' events) for each active OwnTracks device of theirs, ``trackgw/phones/<user>/
   <device>`` for each msgpack phone (the device's id is ``<user>/<device>``);
-* subscribing to, and receiving, ``circles/<circle>/members/<account>/alerts`` and ``.../live``
-  for each circle they belong to and are within the plan's member limit in.
+* subscribing to, and receiving, ``circles/<circle>/members/<account>/alerts`` and
+  ``.../live/+`` (one retained topic per device) for each circle they belong to and are
+  within the plan's member limit in.
 
 Everything else is denied by the broker's default access (deny publish, receive, subscribe).
 Receiving is checked on every delivery, so when an ACL goes (the member leaves, is removed, the
@@ -85,7 +86,7 @@ def circle_topics(circle: str, account: str) -> tuple[str, ...]:
     if not (_level_ok(circle) and _level_ok(account)):
         return ()
     base = f"circles/{circle}/members/{account}"
-    return (f"{base}/alerts", f"{base}/live")
+    return (f"{base}/alerts", f"{base}/live/+")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,30 +1,32 @@
 """After commit: the held acknowledgements released in order, then alerts for the batch's new
-events and live positions to the circles (published by ``gateway.alerts``, decoupled by its
-bounded queue). Everything here comes from the batch it is handed."""
+events and each device's newest fix to its circles: alerts to members' MQTT topics
+(``gateway.alerts``, decoupled by its bounded queue) and, with the newest fixes, to the circles'
+live streams (``gateway.live.hub``, which throttles per device without dropping the newest fix
+and feeds the MQTT live topics by the same rules). Everything here comes from the batch it is
+handed."""
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 
-from ..alerts import Alert, AlertPublisher, LivePosition
+from ..alerts import Alert, AlertPublisher
+from ..live.hub import LiveHub
 from .batch import Batch
 from .identify import DeviceDirectory
 from .intake import Intake
 
 log = logging.getLogger(__name__)
 
-#: a device's live position goes to its circles at most this often
-LIVE_INTERVAL_S = 1.0
-
 
 class Delivery:
-    def __init__(self, intake: Intake, alerts: AlertPublisher, directory: DeviceDirectory) -> None:
+    def __init__(
+        self, intake: Intake, alerts: AlertPublisher, directory: DeviceDirectory, live: LiveHub
+    ) -> None:
         self.intake = intake
         self.alerts = alerts
         self.directory = directory
-        self._live_sent: dict[int, float] = {}
+        self.live = live
 
     def release(self, work: Batch) -> None:
         """The envelopes' ``on_commit`` (held replies, PUBACKs, HTTP answers), in order."""
@@ -57,32 +59,32 @@ class Delivery:
                 continue
             unique_id, account = self._identity(event.device_id)
             recipients = sorted(snapshot.alert_recipients(event.circle_id, now))
-            self.alerts.publish(
-                Alert(
-                    circle_id=event.circle_id,
-                    kind=event.kind,
-                    member=account,
-                    device=unique_id,
-                    time=event.time,
-                    subject=event.payload,
-                    recipients=tuple(recipients),
-                )
+            alert = Alert(
+                circle_id=event.circle_id,
+                kind=event.kind,
+                member=account,
+                device=unique_id,
+                time=event.time,
+                subject=event.payload,
+                recipients=tuple(recipients),
             )
+            self.alerts.publish(alert)
+            self.live.alert(event.circle_id, alert.for_stream(event.device_id))
 
     def _publish_live(self, work: Batch, now: datetime) -> None:
+        """Every device's newest fix of the batch to the hub (which throttles; an older fix
+        than one already published is not live)."""
         assert work.geofence is not None
         assert work.snapshot is not None
-        mono = time.monotonic()
+        snapshot = work.snapshot
         for device_id, pos in work.geofence.live.items():
-            if mono - self._live_sent.get(device_id, 0.0) < LIVE_INTERVAL_S:
-                continue
-            circles = work.snapshot.shared_circles(str(device_id), now)
+            circles = snapshot.shared_circles(str(device_id), now)
             if not circles:
                 continue
-            self._live_sent[device_id] = mono
             unique_id, account = self._identity(device_id)
             payload = {
                 "type": "position",
+                "device_id": device_id,
                 "member": account,
                 "device": unique_id,
                 "time": pos.fix_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -93,7 +95,5 @@ class Delivery:
                 "course_deg": pos.course_deg,
                 "battery_pct": pos.battery_pct,
             }
-            for circle in circles:
-                members = tuple(sorted(work.snapshot.alert_recipients(circle, now)))
-                live = LivePosition(circle_id=circle, payload=payload, recipients=members)
-                self.alerts.publish_live(live)
+            readers = {c: tuple(sorted(snapshot.alert_recipients(c, now))) for c in circles}
+            self.live.position(readers, unique_id, pos.fix_time, payload)

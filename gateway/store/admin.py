@@ -142,6 +142,16 @@ def delete_account(conn: psycopg.Connection[Any], account: str) -> dict[str, int
     return counts
 
 
+def set_sign_in(
+    conn: psycopg.Connection[Any], account: str, email: str, password_hash: str
+) -> None:
+    """Give ``account`` an email and password to sign in with (the demo member)."""
+    conn.execute(
+        "update accounts set email = %s, password_hash = %s where id = %s",
+        (email, password_hash, account),
+    )
+
+
 def add_circle(
     conn: psycopg.Connection[Any], circle: str, owner: str, name: str | None = None
 ) -> bool:

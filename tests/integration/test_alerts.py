@@ -139,7 +139,7 @@ async def test_a_phone_crossing_a_place_gives_members_exactly_one_enter_and_one_
     owner, other = services.unique("acct"), services.unique("acct")
     key = f"alice/{services.unique('phone')}"
     with services.connect() as conn:
-        admin.add_device(conn, "owntracks", key, owner)
+        device_id = admin.add_device(conn, "owntracks", key, owner).id
     circle = circle_with_place([owner, other])
     s = services.settings(db_url)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
@@ -148,8 +148,8 @@ async def test_a_phone_crossing_a_place_gives_members_exactly_one_enter_and_one_
         Listener(
             f"circles/{circle}/alerts",
             f"circles/{circle}/members/+/alerts",
-            f"circles/{circle}/live",
-            f"circles/{circle}/members/+/live",
+            f"circles/{circle}/live/+",
+            f"circles/{circle}/members/+/live/+",
         ) as app,
     ):
         await publish_track("alice", key, walk_home_and_leave(), start)
@@ -165,12 +165,12 @@ async def test_a_phone_crossing_a_place_gives_members_exactly_one_enter_and_one_
     assert enter["recipients"] == sorted([owner, other])
     assert set(enter["position"]) >= {"lat", "lon", "accuracy_m"}
     assert len(app.of(f"circles/{circle}/members/{other}/alerts")) == 2
-    live = app.of(f"circles/{circle}/live")
+    live = app.of(f"circles/{circle}/live/{device_id}")  # one retained topic per device
     assert live, "no live position published"
     assert {p["device"] for p in live} == {key}
     assert all(p["type"] == "position" and p["member"] == owner for p in live)
     for member in (owner, other):  # each in-plan member's own live topic gets them too
-        assert app.of(f"circles/{circle}/members/{member}/live") == live
+        assert app.of(f"circles/{circle}/members/{member}/live/{device_id}") == live
     with services.connect() as conn:
         kinds = [
             r[0]

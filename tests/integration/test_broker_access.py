@@ -93,7 +93,7 @@ async def test_a_member_gets_only_their_own_topics(
     phone = world.phone[world.alice]
     assert creds.topics.publish == (f"owntracks/{phone}", f"owntracks/{phone}/#")
     mine = f"circles/{world.circle_a}/members/{world.alice}"
-    assert creds.topics.subscribe == (f"{mine}/alerts", f"{mine}/live")
+    assert creds.topics.subscribe == (f"{mine}/alerts", f"{mine}/live/+")
 
 
 async def test_subscribing_to_another_circle_is_refused_by_the_broker(
@@ -157,7 +157,7 @@ async def test_a_removed_member_receives_nothing_more_from_the_circle(
     world, gw = world_gateway
     alice = await access(gw).provision(world.alice)
     bob = await access(gw).provision(world.bob)
-    live = f"circles/{world.circle_a}/members/{world.alice}/live"
+    live = f"circles/{world.circle_a}/members/{world.alice}/live/+"
     got: list[tuple[float, dict[str, Any]]] = []
     track = fixes(40)
     async with member_client(alice) as app:

@@ -1,0 +1,1 @@
+"""Live streams of circles: the hub and its SSE/WebSocket endpoints."""
