@@ -297,7 +297,7 @@ async def test_the_websocket_stream_sends_the_same_events(db_url: str) -> None:
                     assert await tracker.send([f]) == 1
             finally:
                 await tracker.close()
-            times = []
+            times: list[str] = []
             while len(times) < 3:
                 msg = json.loads((await ws.receive(timeout=10)).data)
                 if msg["type"] == "position":

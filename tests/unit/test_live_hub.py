@@ -27,7 +27,7 @@ async def test_a_burst_sends_the_first_at_once_and_the_newest_after_the_interval
     reader, backlog = hub.subscribe("c1", lambda: None)
     assert backlog is None  # a new reader needs a snapshot
     for n in range(10):
-        hub.position(["c1"], "d1", *fix(n))
+        hub.position({"c1": ("ann",)}, "d1", *fix(n))
     got = drain(reader.queue)
     assert [e.data["n"] for e in got] == [0]
     await asyncio.sleep(0.35)
@@ -40,10 +40,10 @@ async def test_a_burst_sends_the_first_at_once_and_the_newest_after_the_interval
 async def test_a_late_fix_is_not_published() -> None:
     hub = LiveHub(interval_s=0.0)
     reader, _ = hub.subscribe("c1", lambda: None)
-    hub.position(["c1"], "d1", *fix(5))
-    hub.position(["c1"], "d1", *fix(3))  # older: stored, but not live
-    hub.position(["c1"], "d1", *fix(5))  # the same fix again
-    hub.position(["c1"], "d1", *fix(6))
+    hub.position({"c1": ("ann",)}, "d1", *fix(5))
+    hub.position({"c1": ("ann",)}, "d1", *fix(3))  # older: stored, but not live
+    hub.position({"c1": ("ann",)}, "d1", *fix(5))  # the same fix again
+    hub.position({"c1": ("ann",)}, "d1", *fix(6))
     assert [e.data["n"] for e in drain(reader.queue)] == [5, 6]
 
 
@@ -51,8 +51,8 @@ async def test_devices_and_circles_are_throttled_apart() -> None:
     hub = LiveHub(interval_s=10.0)
     r1, _ = hub.subscribe("c1", lambda: None)
     r2, _ = hub.subscribe("c2", lambda: None)
-    hub.position(["c1", "c2"], "d1", *fix(1))
-    hub.position(["c1"], "d2", T0, {"device": "d2"})
+    hub.position({"c1": (), "c2": ()}, "d1", *fix(1))
+    hub.position({"c1": ("ann",)}, "d2", T0, {"device": "d2"})
     assert [e.data["device"] for e in drain(r1.queue)] == ["d1", "d2"]
     assert [e.data["device"] for e in drain(r2.queue)] == ["d1"]
 
@@ -123,3 +123,14 @@ async def test_revoking_drops_only_that_members_readers() -> None:
     hub.drop_circle_readers("c1", keep=lambda r: r.account != "alice")
     assert ended == ["alice"]
     assert hub.readers("c1") == 1
+
+
+async def test_taps_get_every_published_position_with_its_recipients() -> None:
+    seen: list[tuple[str, str, tuple[str, ...]]] = []
+    hub = LiveHub(interval_s=0.2, taps=(lambda c, e: seen.append((c, e.kind, e.recipients)),))
+    hub.position({"c1": ("ann", "bob")}, "d1", *fix(1))
+    hub.position({"c1": ("ann", "bob")}, "d1", *fix(2))  # held: within the interval
+    hub.alert("c1", {"type": "enter"})
+    assert seen == [("c1", "position", ("ann", "bob")), ("c1", "alert", ())]
+    await asyncio.sleep(0.35)
+    assert seen[-1] == ("c1", "position", ("ann", "bob"))  # the held fix, when it went out
