@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -30,7 +30,7 @@ from ..store import admin, history
 from ..store import places as places_store
 from ..store.ids import InvalidId
 from .access import admin as require_admin
-from .members import stream_export
+from .members import replay_window, stream_export
 from .problems import Problem, plan_limit
 
 _SLUGS = {400: "invalid-request", 403: "plan-limit", 404: "not-found", 409: "conflict"}
@@ -147,25 +147,7 @@ async def device_history(request: web.Request) -> web.Response | web.StreamRespo
             f" limit of {entitlement.limits.members_per_circle})",
             403,
         )
-    limits = entitlement.limits
-    if not limits.history_replay:
-        return Problem(
-            "plan-limit",
-            f"{entitlement.plan} plan has no history replay (live positions only)",
-            limit="history_replay",
-            plan=entitlement.plan,
-            allowed=0,
-        ).response()
-    earliest = now - timedelta(days=limits.history_days)
-    if start < earliest:
-        return Problem(
-            "plan-limit",
-            f"{entitlement.plan} plan replays {limits.history_days} days of history;"
-            f" {start:%Y-%m-%dT%H:%M:%SZ} is before {earliest:%Y-%m-%dT%H:%M:%SZ}",
-            limit="history_days",
-            plan=entitlement.plan,
-            allowed=limits.history_days,
-        ).response()
+    earliest = replay_window(entitlement, start, now)
     try:
         if fmt == "json":
             page = await history.track(

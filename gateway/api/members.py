@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from entitlements import LimitExceeded
+from entitlements import Entitlement, LimitExceeded
 from entitlements.errors import UnknownEntity
 from geofence import InvalidGeometry
 from protocols import registry
@@ -343,26 +343,7 @@ async def device_history(request: web.Request) -> web.StreamResponse:
     start, end = jsonio.iso_time(q.get("from"), "from"), jsonio.iso_time(q.get("to"), "to")
     bucket = jsonio.integer(q.get("bucket"), "bucket", default=0, low=0, high=86_400) or None
     limit = jsonio.integer(q.get("limit"), "limit", default=1000, low=1, high=history.MAX_LIMIT)
-    now = datetime.now(UTC)
-    limits = a.entitlement.limits
-    if not limits.history_replay:
-        raise Problem(
-            "plan-limit",
-            f"{a.plan} plan has no history replay (live positions only)",
-            plan=a.plan,
-            limit="history_replay",
-            allowed=0,
-        )
-    earliest = now - timedelta(days=limits.history_days)
-    if start < earliest:
-        raise Problem(
-            "plan-limit",
-            f"{a.plan} plan replays {limits.history_days} days of history;"
-            f" {start:%Y-%m-%dT%H:%M:%SZ} is before {earliest:%Y-%m-%dT%H:%M:%SZ}",
-            plan=a.plan,
-            limit="history_days",
-            allowed=limits.history_days,
-        )
+    earliest = replay_window(a.entitlement, start, datetime.now(UTC))
     pool = request.app[POOL]
     if fmt == "json":
         try:
@@ -386,6 +367,32 @@ async def device_history(request: web.Request) -> web.StreamResponse:
             }
         )
     return await stream_export(request, fmt, pool, device_id, start, end, bucket, earliest)
+
+
+def replay_window(entitlement: Entitlement, start: datetime, now: datetime) -> datetime:
+    """The earliest instant the circle's plan replays; 403 ``plan-limit`` (naming the plan and
+    the limit) when it has no history replay, or when ``start`` is before that instant. The
+    member and the admin history routes both ask here."""
+    plan, limits = entitlement.plan, entitlement.limits
+    if not limits.history_replay:
+        raise Problem(
+            "plan-limit",
+            f"{plan} plan has no history replay (live positions only)",
+            plan=plan,
+            limit="history_replay",
+            allowed=0,
+        )
+    earliest = now - timedelta(days=limits.history_days)
+    if start < earliest:
+        raise Problem(
+            "plan-limit",
+            f"{plan} plan replays {limits.history_days} days of history;"
+            f" {start:%Y-%m-%dT%H:%M:%SZ} is before {earliest:%Y-%m-%dT%H:%M:%SZ}",
+            plan=plan,
+            limit="history_days",
+            allowed=limits.history_days,
+        )
+    return earliest
 
 
 async def stream_export(

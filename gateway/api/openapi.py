@@ -432,6 +432,46 @@ def document() -> dict[str, Any]:
                 ],
             )
         },
+        "/v1/circles/{circle}/live": {
+            "get": _op(
+                "the circle live as Server-Sent Events: a snapshot, then positions and alerts"
+                " as they commit (docs/live.md); a bearer token or ?ticket=",
+                (200, {"type": "string"}, "text/event-stream"),
+                (403, 404),
+                params=[
+                    CIRCLE,
+                    _query("ticket", {"type": "string"}),
+                    _query("last_event_id", {"type": "string"}),
+                ],
+            )
+        },
+        "/v1/circles/{circle}/live/ws": {
+            "get": _op(
+                "the same stream over a WebSocket (one JSON object per message)",
+                (101, None),
+                (403, 404),
+                params=[
+                    CIRCLE,
+                    _query("ticket", {"type": "string"}),
+                    _query("last_event_id", {"type": "string"}),
+                ],
+            )
+        },
+        "/v1/circles/{circle}/live/tickets": {
+            "post": _op(
+                "a 60 s ticket for the live stream's ?ticket= (browsers' EventSource)",
+                (
+                    201,
+                    _obj(
+                        ["ticket", "expires"],
+                        ticket={"type": "string"},
+                        expires={"type": "integer"},
+                    ),
+                ),
+                (403, 404),
+                params=[CIRCLE],
+            )
+        },
     }
     track = paths["/v1/circles/{circle}/devices/{device}/history"]["get"]["responses"]["200"]
     for media in ("application/gpx+xml", "application/geo+json", "text/csv"):

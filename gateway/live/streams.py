@@ -113,17 +113,8 @@ class LiveStreams:
         ticket = request.query.get("ticket")
         if ticket is not None:
             account = self.tickets.check(ticket, circle_id)
-            if account is None:
-                raise web.HTTPUnauthorized(
-                    text=json.dumps(
-                        {
-                            "type": "/problems/bad-ticket",
-                            "title": "ticket invalid or expired",
-                            "status": 401,
-                        }
-                    ),
-                    content_type="application/problem+json",
-                )
+            if account is None:  # the API's problem middleware answers problem+json
+                raise web.HTTPUnauthorized(reason="the stream ticket is invalid or expired")
             # the ticket proves who; membership and plan are checked now, as for a token
             request[TICKET_ACCOUNT] = account
         return await self.authorise(request, circle_id)

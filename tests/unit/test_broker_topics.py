@@ -39,7 +39,7 @@ def test_an_id_that_could_widen_a_rule_gives_no_topic(unique_id: str) -> None:
 def test_a_members_circle_topics() -> None:
     assert circle_topics("c1", "acct") == (
         "circles/c1/members/acct/alerts",
-        "circles/c1/members/acct/live",
+        "circles/c1/members/acct/live/+",
     )
     assert circle_topics("c+", "acct") == ()
     assert circle_topics("c1", "a/b") == ()
