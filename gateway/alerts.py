@@ -1,11 +1,12 @@
 """Alerts to circle members over MQTT (aiomqtt), published after the events have committed.
 
 Each alert goes to ``circles/<circle_id>/members/<account>/alerts`` (QoS 1) for each member
-within the plan's member limit, and each live position to ``.../members/<account>/live``
-(QoS 0): the topics the broker lets only that member read (gateway/broker/members.py), so a
-member outside the plan receives nothing. The circle-wide ``circles/<circle_id>/alerts`` and
-``/live`` are still published for operators (a dashboard); no member may read them
-(docs/mqtt.md). The schema is in docs/alerts.md.
+within the plan's member limit, and each live position (as the live hub throttles them,
+gateway/live/hub.py) to ``.../members/<account>/live/<device id>`` (QoS 0, retained): the
+topics the broker lets only that member read (gateway/broker/members.py), so a member outside
+the plan receives nothing. The circle-wide ``circles/<circle_id>/alerts`` and
+``/live/<device id>`` are still published for operators (a dashboard); no member may read
+them (docs/mqtt.md). The schema is in docs/alerts.md.
 
 Publishing is decoupled from the writer by a bounded queue: a slow or absent broker never
 holds up ingestion. The events are already stored; an alert that cannot be queued is counted

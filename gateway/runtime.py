@@ -32,7 +32,11 @@ async def run_gateway(
         if demo:  # supervised like every other task (stopped with the gateway)
             gw.supervisor.start("demo-phone", demo_phone.run_phone(settings))
             gw.supervisor.start("demo-report", demo_phone.run_reporter(settings))
-            host = settings.http.host if settings.http.host not in ("", "0.0.0.0") else "127.0.0.1"
+            host = settings.http.host
+            if host in ("", "0.0.0.0", "::"):  # every address: loopback is one of them
+                host = "127.0.0.1"
+            elif ":" in host:
+                host = f"[{host}]"
             log.info(
                 "demo: the live page is at http://%s:%d/ — sign in as %s with password %s",
                 host,

@@ -1,7 +1,8 @@
 """``trackgw subscriptions set --file SUBS.json``: record purchases (e.g. from the app stores).
 
-It replaces that circle's subscriptions and rewrites its entitlement timeline in one
-transaction; a running gateway picks the change up through NOTIFY.
+It replaces that circle's app-store subscriptions (never its Stripe ones, exactly as
+``PUT /v1/admin/circles/{circle}/subscriptions`` does) and rewrites its entitlement timeline
+in one transaction; a running gateway picks the change up through NOTIFY.
 """
 
 from __future__ import annotations
@@ -36,13 +37,20 @@ def _set(args: argparse.Namespace) -> int:
         url = settings(args).database.url
         async with await psycopg.AsyncConnection.connect(url, connect_timeout=5) as conn:
             await replace_circle_subscriptions(
-                conn, subs.circle_id, list(subs.subscriptions), datetime.now(UTC), source="admin"
+                conn,
+                subs.circle_id,
+                list(subs.subscriptions),
+                datetime.now(UTC),
+                source="app-store",
+                only_source=True,
             )
 
     try:
         asyncio.run(write())
     except LookupError as exc:
         raise CommandError(str(exc.args[0])) from exc
+    except ValueError as exc:  # it names a subscription of another source (Stripe's)
+        raise CommandError(str(exc)) from exc
     except psycopg.OperationalError as exc:
         raise CommandError(f"cannot reach the database: {exc}") from exc
     print_json({"circle": subs.circle_id, "subscriptions": [s.id for s in subs.subscriptions]})
@@ -52,6 +60,8 @@ def _set(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     parser = sub.add_parser("subscriptions", help="record a circle's subscriptions")
     ssub = parser.add_subparsers(dest="subscriptions_command", metavar="ACTION", required=True)
-    cmd = ssub.add_parser("set", help="replace a circle's subscriptions from SUBS.json")
+    cmd = ssub.add_parser(
+        "set", help="replace a circle's app-store subscriptions from SUBS.json (Stripe's stay)"
+    )
     cmd.add_argument("--file", required=True, metavar="SUBS.json")
     cmd.set_defaults(func=run(_set))

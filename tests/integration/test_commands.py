@@ -155,7 +155,19 @@ def test_circles_places_and_subscriptions(trackgw, tmp_path: Path) -> None:  # t
             }
         )
     )
+    with services.connect() as conn:  # a Stripe subscription the CLI must leave alone
+        conn.execute(
+            "insert into subscriptions (id, circle_id, plan, cycle, started_at,"
+            " current_period_end, source) values (%s, %s, 'silver', 'monthly', now(),"
+            " now() + interval '20 days', 'stripe')",
+            ("sub_stripe_" + circle, circle),
+        )
     assert trackgw("subscriptions", "set", "--file", str(subs))[0] == 0
+    with services.connect() as conn:
+        sources = conn.execute(
+            "select source from subscriptions where circle_id = %s order by source", (circle,)
+        ).fetchall()
+    assert sources == [("app-store",), ("stripe",)]
     assert trackgw("places", "add", "--circle", circle, "--geojson", places("c"))[0] == 0
     code, listed, _ = trackgw("places", "list", "--circle", circle)
     assert [p["name"] for p in listed] == ["a", "b", "c"]
