@@ -7,6 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
+from gateway import metrics
 from protocols import simulate as sim
 
 from .. import services
@@ -36,6 +37,8 @@ async def test_teltonika_tcp_records_are_acknowledged_after_commit_and_resends_s
     device_id = services.provision("teltonika", imei)
     track = fixes(N)
     s = services.settings(db_url)
+    latency = "trackgw_receive_to_commit_seconds_count"
+    observed_before = metrics.REGISTRY.get_sample_value(latency) or 0.0
     async with services.running_gateway(s):
         client = TeltonikaClient("127.0.0.1", s.ports.teltonika, imei)
         await client.connect()
@@ -50,6 +53,8 @@ async def test_teltonika_tcp_records_are_acknowledged_after_commit_and_resends_s
         assert await client.send(track[:25]) == 25
         await client.close()
     assert stored_times(device_id) == [int(f.time.timestamp()) for f in track]
+    # each packet's arrival -> commit time was observed (one per envelope)
+    assert (metrics.REGISTRY.get_sample_value(latency) or 0.0) - observed_before >= N // 25 + 1
 
 
 async def test_teltonika_udp_reply_after_commit(db_url: str) -> None:
