@@ -28,11 +28,14 @@ from .api import access, billing, health, members, openapi, problems
 from .api import accounts as accounts_api
 from .api import admin as admin_api
 from .api import circles as circles_api
+from .api import commands as commands_api
 from .api import mqtt as mqtt_api
 from .broker import members as broker_members
 from .config import Settings
+from .device_commands import CommandDispatcher
 from .entitlement_service import EntitlementService
 from .keys import ENTITLEMENTS, MQTT_INGEST, POOL, SETTINGS, SUPERVISOR, WRITER
+from .listeners.connections import Connections
 from .listeners.http import add_phone_routes, osmand_app
 from .listeners.http import runner as http_runner
 from .listeners.mqtt import MqttIngest
@@ -76,6 +79,8 @@ class Gateway:
     http_port: int = 0
     osmand_port: int = 0
     sites: list[tuple[str, web.TCPSite]] = field(default_factory=list)
+    connections: Connections = field(default_factory=Connections)
+    commands: CommandDispatcher | None = None
 
 
 async def _connect_writer(url: str, statement_timeout_ms: int) -> psycopg.AsyncConnection[Any]:
@@ -119,7 +124,11 @@ async def build(settings: Settings) -> Gateway:
         settings.pipeline,
         entitlements.current,
     )
-    router = Router(directory, intake, gate=entitlements.gate)
+    connections = Connections()
+    dispatcher = CommandDispatcher(
+        pool, settings.database.url, settings.commands, settings.mqtt, connections, directory
+    )
+    router = Router(directory, intake, gate=entitlements.gate, answers=dispatcher.offer)
     app = web.Application(client_max_size=settings.limits.max_http_body_bytes)
     app[SETTINGS] = settings
     app[POOL] = pool
@@ -137,6 +146,7 @@ async def build(settings: Settings) -> Gateway:
     add_phone_routes(app, router, settings.limits.http_body_timeout_s)
     app[broker_members.BROKER_ACCESS] = broker_access
     mqtt_api.add_routes(app)
+    commands_api.add_routes(app)
     supervisor = Supervisor(settings.supervision)
     app[SUPERVISOR] = supervisor
     mqtt = MqttIngest(settings.mqtt, router, settings.limits)
@@ -154,6 +164,8 @@ async def build(settings: Settings) -> Gateway:
         supervisor,
         mqtt,
         broker_access,
+        connections=connections,
+        commands=dispatcher,
     )
 
 
@@ -174,6 +186,7 @@ async def start_listeners(gw: Gateway) -> None:
                 s.limits,
                 s.ports.reuse_port,
                 cap=cap,
+                connections=gw.connections,
             )
             await listener.start()
             gw.tcp.append(listener)
@@ -189,6 +202,7 @@ async def start_listeners(gw: Gateway) -> None:
             s.limits,
             s.ports.reuse_port,
             cap=cap,
+            connections=gw.connections,
         )
         await listener.start()
         gw.tcp.append(listener)
@@ -200,6 +214,7 @@ async def start_listeners(gw: Gateway) -> None:
             host,
             s.ports.teltonika_udp,
             gw.router,
+            connections=gw.connections,
         )
         await udp.start()
         gw.udp.append(udp)
@@ -246,6 +261,8 @@ def supervise(gw: Gateway) -> None:
     sup.start("directory", gw.directory.run())
     if gw.broker_access is not None:
         sup.start("broker-access", gw.broker_access.run())
+    if gw.commands is not None:
+        sup.start("commands", gw.commands.run())
     for listener in gw.tcp:
         sup.start(f"tcp-{listener.name}", listener.serving())
     for udp in gw.udp:
@@ -314,7 +331,9 @@ async def shutdown(gw: Gateway) -> None:
     sup.stopping = True
     writer_task = sup.tasks.get("writer")
     mqtt_task = sup.tasks.get("mqtt-ingest")
-    await sup.stop(["alerts", "entitlements", "directory", "broker-access"], within_s=5)
+    await sup.stop(
+        ["alerts", "entitlements", "directory", "broker-access", "commands"], within_s=5
+    )
     for listener in gw.tcp:
         listener.stop_accepting()
     for udp in gw.udp:

@@ -202,6 +202,18 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandSettings:
+    """Commands to devices (docs/protocols.md, "Commands")."""
+
+    #: a command not delivered within this long (the device did not connect) expires
+    expiry_s: int = 3600
+    #: the longest expiry a caller may ask for
+    max_expiry_s: int = 7 * 86400
+    #: how often the dispatcher looks for due and expired commands without being woken
+    poll_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
@@ -214,6 +226,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
+    commands: CommandSettings = field(default_factory=CommandSettings)
     log_level: str = "INFO"
     log_format: str = "json"
 

@@ -156,3 +156,14 @@ jump_reanchors = Counter(
     "Times the jump filter re-anchored on consistent fixes it had dropped",
     registry=REGISTRY,
 )
+command_connections = Gauge(
+    "trackgw_command_connections",
+    "Devices this process can write a command to now (live TCP sessions, UDP peers)",
+    registry=REGISTRY,
+)
+commands_total = Counter(
+    "trackgw_commands_total",
+    "Commands to devices by what became of them (sent, answered, expired, failed)",
+    ["protocol", "state"],
+    registry=REGISTRY,
+)

@@ -83,6 +83,11 @@ class Session:
         return self._framer.buffered
 
     @property
+    def values(self) -> dict[str, object]:
+        """What the protocol remembers of this connection (``state.values``)."""
+        return self.state.values
+
+    @property
     def skipped(self) -> int:
         """Garbage bytes the framer has skipped so far (the listener bounds them)."""
         return self._framer.skipped
