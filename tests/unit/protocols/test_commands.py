@@ -107,7 +107,9 @@ def test_answers_are_recognised() -> None:
     assert answer is not None
     assert (answer["server_flag"], answer["text"]) == (1, "Relay ON success")
     (v4,) = registry.get("h02").new_session("tcp", None).receive(V4_RESET)
-    assert response(v4) is not None and response(v4)["text"] == "RESET OK"  # type: ignore[index]
+    v4_answer = response(v4)
+    assert v4_answer is not None
+    assert v4_answer["text"] == "RESET OK"
     tel = registry.get("teltonika").new_session("tcp", None)
     tel.receive(bytes.fromhex("000F333536333037303432343431303133"))
     (c12,) = tel.receive(C12_GETINFO_RESPONSE)
