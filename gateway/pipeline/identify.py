@@ -115,6 +115,12 @@ class DeviceDirectory:
     def by_id(self, device_id: int) -> Device | None:
         return self._by_id.get(device_id)
 
+    def known(self, unique_id: str) -> Device | None:
+        """The device if it is loaded and accepted now (no database lookup, nothing counted):
+        who a keep-alive comes from."""
+        device = self._by_key.get(unique_id)
+        return device if device is not None and device.refusal is None else None
+
     async def resolve(self, unique_id: str, protocol: str) -> tuple[Device | None, Refusal | None]:
         """The device and why it is refused (None = accepted)."""
         device = self._by_key.get(unique_id)

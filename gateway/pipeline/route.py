@@ -199,6 +199,12 @@ class Router:
                             answers(device.id, item)
                 elif isinstance(item, Heartbeat):
                     frames += 1
+                    if out.device_id is None and answers is not None:
+                        # a keep-alive says who is on the connection (a watch's LK, a TK103
+                        # heartbeat) without refusing its reply: only a known device counts
+                        known = self.directory.known(item.device_key)
+                        if known is not None:
+                            out.device_id = known.id
         finally:
             if positions:
                 _counter(_POSITIONS_RECEIVED, metrics.positions_received, protocol).inc(positions)
