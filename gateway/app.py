@@ -55,8 +55,8 @@ from .supervisor import Supervisor, TaskFailed
 
 log = logging.getLogger(__name__)
 
-#: protocol name -> the [ports] key of its TCP listener
-TCP_PORTS = ("gt06", "teltonika", "h02", "tk103", "watch")
+#: the [ports] keys of the protocols' own TCP listeners (ProtocolSpec.port_keys)
+TCP_PORTS = tuple(key for key, _ in registry.listening("tcp"))
 
 
 @dataclass
@@ -173,12 +173,11 @@ async def start_listeners(gw: Gateway) -> None:
     s = gw.settings
     host = s.ports.host
     cap = ConnectionCap(s.limits.max_connections)  # one for every TCP listener
-    for name in TCP_PORTS:
-        port = getattr(s.ports, name)
+    for key, spec in registry.listening("tcp"):
+        port = getattr(s.ports, key)
         if port:
-            spec = registry.get(name)
             listener = TcpListener(
-                name,
+                spec.name,
                 functools.partial(spec.new_session, "tcp", None),
                 host,
                 port,
@@ -206,13 +205,15 @@ async def start_listeners(gw: Gateway) -> None:
         )
         await listener.start()
         gw.tcp.append(listener)
-    if s.ports.teltonika_udp:
-        spec = registry.get("teltonika")
+    for key, spec in registry.listening("udp"):
+        port = getattr(s.ports, key)
+        if not port:
+            continue
         udp = UdpListener(
-            "teltonika",
-            lambda: spec.new_session("udp", None),
+            spec.name,
+            functools.partial(spec.new_session, "udp", None),
             host,
-            s.ports.teltonika_udp,
+            port,
             gw.router,
             connections=gw.connections,
         )
@@ -331,9 +332,7 @@ async def shutdown(gw: Gateway) -> None:
     sup.stopping = True
     writer_task = sup.tasks.get("writer")
     mqtt_task = sup.tasks.get("mqtt-ingest")
-    await sup.stop(
-        ["alerts", "entitlements", "directory", "broker-access", "commands"], within_s=5
-    )
+    await sup.stop(["alerts", "entitlements", "directory", "broker-access", "commands"], within_s=5)
     for listener in gw.tcp:
         listener.stop_accepting()
     for udp in gw.udp:

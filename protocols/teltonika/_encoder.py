@@ -81,9 +81,7 @@ def encode_codec12_udp_command(imei: str, command: str, packet_id: int) -> bytes
     if not 0 <= packet_id <= 0xFFFF:
         raise ValueError(f"packet id out of range: {packet_id!r}")
     text = _command_text(command)
-    data = (
-        bytes((Codec.CODEC12, 1, MessageKind.COMMAND)) + _U32.pack(len(text)) + text + b"\x01"
-    )
+    data = bytes((Codec.CODEC12, 1, MessageKind.COMMAND)) + _U32.pack(len(text)) + text + b"\x01"
     body_len = _UDP_HEAD.size - 2 + len(imei) + len(data)
     head = _UDP_HEAD.pack(body_len, packet_id, 0x01, packet_id & 0xFF, len(imei))
     return head + imei.encode("ascii") + data
