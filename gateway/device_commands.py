@@ -96,6 +96,8 @@ class CommandDispatcher:
         self._phones: asyncio.Queue[tuple[int, str, bytes]] = asyncio.Queue(PHONE_QUEUE_MAX)
         self._phone_ready = asyncio.Event()
         self._wake = asyncio.Event()
+        #: devices a NOTIFY named since the last round (a command was queued for them)
+        self._notified: set[int] = set()
         self.listening = asyncio.Event()
 
     # -- called by the router, on the event loop, for every accepted device's message -------
@@ -125,12 +127,17 @@ class CommandDispatcher:
                     await conn.execute(f"listen {store.CHANNEL}")
                     self.listening.set()
                     while True:
-                        woke = False
-                        async for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            woke = True
-                        if woke:
-                            async for _ in conn.notifies(timeout=0.0):
-                                pass
+                        # collect, never ``break`` out of notifies() (the rest of the packet
+                        # it read would be lost)
+                        payloads: list[str] = []
+                        async for note in conn.notifies(timeout=1.0, stop_after=1):
+                            payloads.append(note.payload)
+                        if payloads:
+                            async for note in conn.notifies(timeout=0.0):
+                                payloads.append(note.payload)
+                            for payload in payloads:
+                                if payload.isdigit() and len(self._notified) < ANSWERS_MAX:
+                                    self._notified.add(int(payload))
                             self._wake.set()
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 self.listening.clear()
@@ -154,14 +161,17 @@ class CommandDispatcher:
                 for w in waits:
                     w.cancel()
             self._wake.clear()
-            self.connections.take_arrivals()
+            # first the devices just named or just connected (a long queue of commands to
+            # offline devices cannot hide theirs), then every queued command
+            woken = self.connections.take_arrivals() | self._notified
+            self._notified = set()
             try:
-                await self._round()
+                await self._round(sorted(woken))
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 log.warning("command dispatcher: the database failed: %s; retrying", exc)
                 await asyncio.sleep(1.0)
 
-    async def _round(self) -> None:
+    async def _round(self, woken: list[int]) -> None:
         async with self._pool.connection() as conn:
             answered = False
             while self._answers:
@@ -183,6 +193,9 @@ class CommandDispatcher:
                 metrics.commands_total.labels(protocol, "expired").inc()
                 log.info("command %d expired", command_id, extra={"command": command_id})
             await conn.commit()
+            if woken:
+                for command in await store.due(conn, woken):
+                    await self._deliver(conn, command)
             for command in await store.due(conn):
                 await self._deliver(conn, command)
             await conn.commit()

@@ -118,13 +118,18 @@ async def listed(
         return await cur.fetchall()
 
 
-async def due(conn: psycopg.AsyncConnection[Any], limit: int = 1000) -> list[Command]:
-    """Queued commands that have not expired, oldest first (a device's in the order given)."""
+async def due(
+    conn: psycopg.AsyncConnection[Any], device_ids: list[int] | None = None, limit: int = 1000
+) -> list[Command]:
+    """Queued commands that have not expired, oldest first (a device's in the order given):
+    of ``device_ids`` only, or of every device."""
+    only = "" if device_ids is None else " and c.device_id = any(%s)"
+    params: tuple[object, ...] = (limit,) if device_ids is None else (device_ids, limit)
     async with conn.cursor(row_factory=class_row(Command)) as cur:
         await cur.execute(
             f"select {_COLUMNS} {_FROM} where c.state = 'queued' and c.expires_at > now()"
-            " order by c.id limit %s",
-            (limit,),
+            f"{only} order by c.id limit %s",
+            params,
         )
         return await cur.fetchall()
 

@@ -214,6 +214,12 @@ async def test_h02_round_trip_with_the_cli_waiting(
         out = json.loads(capsys.readouterr().out.splitlines()[-1])
         assert out["state"] == "answered"
         assert out["response"]["text"] == "RESET OK"
+        assert await asyncio.to_thread(cli.main, ["commands", "list", "--device", imei]) == 0
+        (listed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert (listed["id"], listed["state"]) == (out["id"], "answered")
+        # a command the protocol has no encoder for is refused before it is queued
+        refused = ["commands", "send", "--device", imei, "--command", "find"]
+        assert await asyncio.to_thread(cli.main, refused) == 2
         await services.wait_until(lambda: services.count_positions(device_id) == 1)
         await client.close()
 
