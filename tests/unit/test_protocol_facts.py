@@ -52,5 +52,6 @@ def test_cli_choices_are_the_registry_names_and_aliases() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     decode = sub.choices["decode"]  # type: ignore[index]
     protocol = next(a for a in decode._actions if a.dest == "protocol")
-    assert set(protocol.choices) == {*registry.names(), "msgpack", "auto"}  # type: ignore[arg-type]
+    assert protocol.choices is not None
+    assert set(protocol.choices) == {*registry.names(), "msgpack", "auto"}
     assert registry.lookup("msgpack").name == "msgpack_phone"

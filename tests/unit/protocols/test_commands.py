@@ -16,7 +16,8 @@ from protocols.gt06 import encode_command as gt06_command
 from protocols.model import Position, Reply
 from protocols.teltonika import decode_udp
 from protocols.tk103 import engine_stop
-from tests.unit.protocols.test_gt06_breadth import LOGIN_VL03, RESPONSE_21
+from tests.unit.protocols.test_gt06 import LOGIN_VL03
+from tests.unit.protocols.test_gt06_breadth import RESPONSE_21
 from tests.unit.protocols.test_h02 import V4_RESET
 from tests.unit.protocols.test_teltonika_messages import C12_GETINFO, C12_GETINFO_RESPONSE
 from tests.unit.protocols.test_tk103 import T114_JT
@@ -130,4 +131,4 @@ def test_answers_are_recognised() -> None:
         attributes={"t": "r"},
     )
     assert response(asked) == {"t": "r", "lat": 1.0, "lon": 2.0}
-    assert response(Reply(data=b"x", acks_data=False)) is None  # type: ignore[arg-type]
+    assert response(Reply(data=b"x", acks_data=False)) is None
