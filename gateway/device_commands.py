@@ -54,6 +54,11 @@ log = logging.getLogger(__name__)
 ANSWERS_MAX = 10_000
 #: phones' commands waiting for the broker at most
 PHONE_QUEUE_MAX = 10_000
+#: how long after sending a command a device's answer is taken as the answer to it (an
+#: answer days later is not); a command unanswered past this stays ``sent``
+ANSWER_WINDOW_S = 3600.0
+#: rounds between re-reading which devices await an answer (the window moves on)
+AWAITING_REFRESH_ROUNDS = 60
 #: transport of each protocol's commands when no connection says (for ``validate``)
 _MQTT_PROTOCOLS = frozenset({"owntracks"})
 
@@ -146,9 +151,11 @@ class CommandDispatcher:
 
     async def _work(self) -> None:
         async with self._pool.connection() as conn:
-            self.awaiting = await store.awaiting(conn)
+            self.awaiting = await store.awaiting(conn, ANSWER_WINDOW_S)
         changed = self.connections.changed
+        rounds = 0
         while True:
+            rounds += 1
             waits = [
                 asyncio.ensure_future(self._wake.wait()),
                 asyncio.ensure_future(changed.wait()),
@@ -166,17 +173,17 @@ class CommandDispatcher:
             woken = self.connections.take_arrivals() | self._notified
             self._notified = set()
             try:
-                await self._round(sorted(woken))
+                await self._round(sorted(woken), rounds % AWAITING_REFRESH_ROUNDS == 0)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 log.warning("command dispatcher: the database failed: %s; retrying", exc)
                 await asyncio.sleep(1.0)
 
-    async def _round(self, woken: list[int]) -> None:
+    async def _round(self, woken: list[int], refresh: bool = False) -> None:
         async with self._pool.connection() as conn:
             answered = False
             while self._answers:
                 device_id, answer = self._answers.popleft()
-                command_id = await store.answer(conn, device_id, answer)
+                command_id = await store.answer(conn, device_id, answer, ANSWER_WINDOW_S)
                 await conn.commit()
                 if command_id is not None:
                     answered = True
@@ -187,8 +194,8 @@ class CommandDispatcher:
                         device_id,
                         extra={"command": command_id, "device_id": device_id},
                     )
-            if answered:
-                self.awaiting = await store.awaiting(conn)
+            if answered or refresh:
+                self.awaiting = await store.awaiting(conn, ANSWER_WINDOW_S)
             for command_id, protocol in await store.expire(conn):
                 metrics.commands_total.labels(protocol, "expired").inc()
                 log.info("command %d expired", command_id, extra={"command": command_id})

@@ -173,25 +173,33 @@ async def expire(conn: psycopg.AsyncConnection[Any]) -> list[tuple[int, str]]:
 
 
 async def answer(
-    conn: psycopg.AsyncConnection[Any], device_id: int, response: Mapping[str, Any]
+    conn: psycopg.AsyncConnection[Any],
+    device_id: int,
+    response: Mapping[str, Any],
+    window_s: float,
 ) -> int | None:
-    """The device's answer, on its oldest sent command (sent -> answered); the command's id,
-    or None when it awaited nothing."""
+    """The device's answer, on its oldest command sent within ``window_s`` (sent ->
+    answered); the command's id, or None when it awaited nothing."""
     async with conn.cursor() as cur:
         await cur.execute(
             "update commands set state = 'answered', answered_at = now(), response = %s"
             " where id = (select id from commands where device_id = %s and state = 'sent'"
+            " and sent_at > now() - make_interval(secs => %s)"
             " order by sent_at, id limit 1 for update skip locked) returning id",
-            (Jsonb(dict(response)), device_id),
+            (Jsonb(dict(response)), device_id, window_s),
         )
         row = await cur.fetchone()
     return None if row is None else int(row[0])
 
 
-async def awaiting(conn: psycopg.AsyncConnection[Any]) -> set[int]:
-    """Devices with a sent, unanswered command."""
+async def awaiting(conn: psycopg.AsyncConnection[Any], window_s: float) -> set[int]:
+    """Devices with a command sent within ``window_s`` and not answered."""
     async with conn.cursor() as cur:
-        await cur.execute("select distinct device_id from commands where state = 'sent'")
+        await cur.execute(
+            "select distinct device_id from commands where state = 'sent'"
+            " and sent_at > now() - make_interval(secs => %s)",
+            (window_s,),
+        )
         return {int(r[0]) for r in await cur.fetchall()}
 
 
