@@ -94,9 +94,11 @@ def register(sub: Any) -> None:
         "--command", dest="command_name", required=True, choices=codec.NAMES, help="what to do"
     )
     send.add_argument(
-        "--seconds", dest="argument", help="the interval (interval); for raw use --text"
+        "--seconds", dest="argument", metavar="S", help="the reporting interval (interval)"
     )
-    send.add_argument("--text", dest="argument", help="the protocol's command text (raw)")
+    send.add_argument(
+        "--text", dest="argument", metavar="TEXT", help="the protocol's command text (raw)"
+    )
     send.add_argument(
         "--expires-in", type=int, metavar="S", help="expire if not delivered within S seconds"
     )
