@@ -29,12 +29,15 @@ from .api import access, billing, health, members, openapi, problems
 from .api import accounts as accounts_api
 from .api import admin as admin_api
 from .api import circles as circles_api
+from .api import commands as commands_api
 from .api import live as live_api
 from .api import mqtt as mqtt_api
 from .broker import members as broker_members
 from .config import Settings
+from .device_commands import CommandDispatcher
 from .entitlement_service import EntitlementService
 from .keys import ENTITLEMENTS, LIVE, MQTT_INGEST, POOL, SETTINGS, SUPERVISOR, WRITER
+from .listeners.connections import Connections
 from .listeners.http import add_phone_routes, osmand_app
 from .listeners.http import runner as http_runner
 from .listeners.mqtt import MqttIngest
@@ -58,8 +61,8 @@ from .web import routes as web_routes
 
 log = logging.getLogger(__name__)
 
-#: protocol name -> the [ports] key of its TCP listener
-TCP_PORTS = ("gt06", "teltonika", "h02", "tk103", "watch")
+#: the [ports] keys of the protocols' own TCP listeners (ProtocolSpec.port_keys)
+TCP_PORTS = tuple(key for key, _ in registry.listening("tcp"))
 
 
 @dataclass
@@ -83,6 +86,8 @@ class Gateway:
     http_port: int = 0
     osmand_port: int = 0
     sites: list[tuple[str, web.TCPSite]] = field(default_factory=list)
+    connections: Connections = field(default_factory=Connections)
+    commands: CommandDispatcher | None = None
 
 
 async def _connect_writer(url: str, statement_timeout_ms: int) -> psycopg.AsyncConnection[Any]:
@@ -133,7 +138,11 @@ async def build(settings: Settings) -> Gateway:
         settings.pipeline,
         entitlements.current,
     )
-    router = Router(directory, intake, gate=entitlements.gate)
+    connections = Connections()
+    dispatcher = CommandDispatcher(
+        pool, settings.database.url, settings.commands, settings.mqtt, connections, directory
+    )
+    router = Router(directory, intake, gate=entitlements.gate, answers=dispatcher.offer)
     app = web.Application(client_max_size=settings.limits.max_http_body_bytes)
     app[SETTINGS] = settings
     app[POOL] = pool
@@ -157,6 +166,7 @@ async def build(settings: Settings) -> Gateway:
     add_phone_routes(app, router, settings.limits.http_body_timeout_s)
     app[broker_members.BROKER_ACCESS] = broker_access
     mqtt_api.add_routes(app)
+    commands_api.add_routes(app)
     supervisor = Supervisor(settings.supervision)
     app[SUPERVISOR] = supervisor
     mqtt = MqttIngest(settings.mqtt, router, settings.limits)
@@ -174,7 +184,9 @@ async def build(settings: Settings) -> Gateway:
         supervisor,
         mqtt,
         broker_access,
-        live,
+        live=live,
+        connections=connections,
+        commands=dispatcher,
     )
 
 
@@ -182,12 +194,11 @@ async def start_listeners(gw: Gateway) -> None:
     s = gw.settings
     host = s.ports.host
     cap = ConnectionCap(s.limits.max_connections)  # one for every TCP listener
-    for name in TCP_PORTS:
-        port = getattr(s.ports, name)
+    for key, spec in registry.listening("tcp"):
+        port = getattr(s.ports, key)
         if port:
-            spec = registry.get(name)
             listener = TcpListener(
-                name,
+                spec.name,
                 functools.partial(spec.new_session, "tcp", None),
                 host,
                 port,
@@ -195,6 +206,7 @@ async def start_listeners(gw: Gateway) -> None:
                 s.limits,
                 s.ports.reuse_port,
                 cap=cap,
+                connections=gw.connections,
             )
             await listener.start()
             gw.tcp.append(listener)
@@ -210,17 +222,21 @@ async def start_listeners(gw: Gateway) -> None:
             s.limits,
             s.ports.reuse_port,
             cap=cap,
+            connections=gw.connections,
         )
         await listener.start()
         gw.tcp.append(listener)
-    if s.ports.teltonika_udp:
-        spec = registry.get("teltonika")
+    for key, spec in registry.listening("udp"):
+        port = getattr(s.ports, key)
+        if not port:
+            continue
         udp = UdpListener(
-            "teltonika",
-            lambda: spec.new_session("udp", None),
+            spec.name,
+            functools.partial(spec.new_session, "udp", None),
             host,
-            s.ports.teltonika_udp,
+            port,
             gw.router,
+            connections=gw.connections,
         )
         await udp.start()
         gw.udp.append(udp)
@@ -269,6 +285,8 @@ def supervise(gw: Gateway) -> None:
         sup.start("broker-access", gw.broker_access.run())
     if gw.live is not None:
         sup.start("live-revocations", run_revocations(gw.live, gw.entitlements))
+    if gw.commands is not None:
+        sup.start("commands", gw.commands.run())
     for listener in gw.tcp:
         sup.start(f"tcp-{listener.name}", listener.serving())
     for udp in gw.udp:
@@ -338,7 +356,8 @@ async def shutdown(gw: Gateway) -> None:
     writer_task = sup.tasks.get("writer")
     mqtt_task = sup.tasks.get("mqtt-ingest")
     await sup.stop(
-        ["alerts", "entitlements", "directory", "broker-access", "live-revocations"], within_s=5
+        ["alerts", "entitlements", "directory", "broker-access", "live-revocations", "commands"],
+        within_s=5,
     )
     for listener in gw.tcp:
         listener.stop_accepting()

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from protocols import registry
+
 
 class ConfigError(Exception):
     """Every problem found in the settings, reported at once."""
@@ -48,8 +50,8 @@ class MqttSettings:
     client_id: str = "trackgw-ingest"
     #: subscribe through a shared subscription group (one gateway process per core)
     shared_group: str = ""
-    owntracks_topic: str = "owntracks/+/+"
-    msgpack_topic: str = "trackgw/phones/+/+"
+    owntracks_topic: str = registry.get("owntracks").mqtt_topic or ""
+    msgpack_topic: str = registry.get("msgpack_phone").mqtt_topic or ""
     alerts_topic: str = "circles/{circle_id}/alerts"
     live_topic: str = "circles/{circle_id}/live"
     keepalive_s: int = 30
@@ -80,13 +82,14 @@ class PortSettings:
 
     host: str = "127.0.0.1"
     auto: int = 5000
-    gt06: int = 5023
-    teltonika: int = 5027
-    teltonika_udp: int = 5027
-    h02: int = 5013
-    tk103: int = 5001
-    watch: int = 5093
-    osmand: int = 5055
+    # one key per protocol port (ProtocolSpec.port_keys); the defaults are the registry's
+    gt06: int = registry.default_port("gt06")
+    teltonika: int = registry.default_port("teltonika")
+    teltonika_udp: int = registry.default_port("teltonika_udp")
+    h02: int = registry.default_port("h02")
+    tk103: int = registry.default_port("tk103")
+    watch: int = registry.default_port("watch")
+    osmand: int = registry.default_port("osmand")
     reuse_port: bool = False
 
 
@@ -224,6 +227,18 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandSettings:
+    """Commands to devices (docs/protocols.md, "Commands")."""
+
+    #: a command not delivered within this long (the device did not connect) expires
+    expiry_s: int = 3600
+    #: the longest expiry a caller may ask for
+    max_expiry_s: int = 7 * 86400
+    #: how often the dispatcher looks for due and expired commands without being woken
+    poll_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
@@ -237,6 +252,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    commands: CommandSettings = field(default_factory=CommandSettings)
     log_level: str = "INFO"
     log_format: str = "json"
 

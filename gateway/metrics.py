@@ -178,3 +178,14 @@ live_late_fixes = Counter(
     "Committed fixes not published live because a newer one of the device already was",
     registry=REGISTRY,
 )
+command_connections = Gauge(
+    "trackgw_command_connections",
+    "Devices this process can write a command to now (live TCP sessions, UDP peers)",
+    registry=REGISTRY,
+)
+commands_total = Counter(
+    "trackgw_commands_total",
+    "Commands to devices by what became of them (sent, answered, expired, failed)",
+    ["protocol", "state"],
+    registry=REGISTRY,
+)

@@ -15,6 +15,8 @@ from .errors import ProtocolError
 from .model import Message, Rejected
 
 Transport: TypeAlias = Literal["tcp", "udp", "mqtt", "http"]
+#: a tag (a tracker: counts against the plan's tag limit) or a phone
+DeviceKind: TypeAlias = Literal["tag", "phone"]
 
 
 class Detection(enum.Enum):
@@ -81,6 +83,11 @@ class Session:
     @property
     def buffered(self) -> int:
         return self._framer.buffered
+
+    @property
+    def values(self) -> dict[str, object]:
+        """What the protocol remembers of this connection (``state.values``)."""
+        return self.state.values
 
     @property
     def skipped(self) -> int:
@@ -152,3 +159,30 @@ class ProtocolSpec:
     new_session: Callable[[Transport, str | None], Session]
     #: recognises the first bytes of a TCP stream (None: not auto-detectable)
     detect: Callable[[bytes], Detection] | None = None
+    #: what its devices are (identity: the plan's tag limit counts tags)
+    kind: DeviceKind = "tag"
+    #: the MQTT topic its devices publish to, ``+`` for the levels that name the device
+    #: (``owntracks/+/+`` -> device ``<user>/<device>``); None: not over MQTT
+    mqtt_topic: str | None = None
+    #: the path of its HTTP route on the API port (None: none, or its own port)
+    http_path: str | None = None
+    #: other names the command line accepts for it (``msgpack``)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def port_keys(self) -> dict[Transport, str]:
+        """The ``[ports]`` settings key of each transport it listens on with a port of its
+        own: ``tcp`` -> its name, ``udp`` -> ``<name>_udp`` beside a TCP port, an HTTP-only
+        protocol with a default port -> its name."""
+        if self.default_port is None:
+            return {}
+        keys: dict[Transport, str] = {}
+        if "tcp" in self.transports:
+            keys["tcp"] = self.name
+            if "udp" in self.transports:
+                keys["udp"] = f"{self.name}_udp"
+        elif "udp" in self.transports:
+            keys["udp"] = self.name
+        elif "http" in self.transports:
+            keys["http"] = self.name
+        return keys

@@ -60,6 +60,11 @@ class AutoSession:
         return self._inner.buffered if self._inner is not None else len(self._head)
 
     @property
+    def values(self) -> dict[str, object]:
+        """The detected protocol's session values (empty before detection)."""
+        return self._inner.state.values if self._inner is not None else {}
+
+    @property
     def skipped(self) -> int:
         return self._inner.skipped if self._inner is not None else 0
 

@@ -214,4 +214,5 @@ SPEC = ProtocolSpec(
     default_port=DEFAULT_PORT,
     transports=frozenset({"http"}),
     new_session=new_session,
+    kind="phone",
 )

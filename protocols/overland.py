@@ -158,4 +158,6 @@ SPEC = ProtocolSpec(
     default_port=None,
     transports=frozenset({"http"}),
     new_session=new_session,
+    kind="phone",
+    http_path="/overland",
 )

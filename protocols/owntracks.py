@@ -158,4 +158,7 @@ SPEC = ProtocolSpec(
     default_port=None,
     transports=frozenset({"mqtt", "http"}),
     new_session=new_session,
+    kind="phone",
+    mqtt_topic="owntracks/+/+",
+    http_path="/owntracks",
 )

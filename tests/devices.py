@@ -84,3 +84,50 @@ class Gt06Client:
     def location(self, fix: sim.Fix) -> bytes:
         self.serial = (self.serial + 1) & 0xFFFF
         return sim.gt06_location(fix, self.serial)
+
+
+class TextClient:
+    """A tracker speaking a text protocol over TCP (H02 ``#``, TK103 ``;``, watch ``]``
+    frames): writes frames, reads what the server writes up to the protocol's terminator."""
+
+    def __init__(self, host: str, port: int, end: bytes) -> None:
+        self.host, self.port, self.end = host, port, end
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def send(self, *frames: bytes) -> None:
+        assert self.writer is not None
+        for frame in frames:
+            self.writer.write(frame)
+        await self.writer.drain()
+
+    async def read_frame(self, timeout: float = 10) -> bytes:
+        """The next frame the server wrote, terminator included."""
+        assert self.reader is not None
+        return await asyncio.wait_for(self.reader.readuntil(self.end), timeout)
+
+    async def read_until(self, wanted: bytes, timeout: float = 10) -> bytes:
+        """Frames until one starting with ``wanted`` (replies before it are skipped)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.read_frame(max(0.1, deadline - loop.time()))
+            if frame.startswith(wanted):
+                return frame
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.wait_closed()
+
+
+def teltonika_udp(imei: str, data_field: bytes, packet_id: int = 0xCAFE, avl_id: int = 1) -> bytes:
+    """A Teltonika UDP datagram as the wiki's "Codec 8 protocol sending over UDP" lays it out:
+    length, packet id, 01, AVL packet id, IMEI length and IMEI, then the data field (codec id
+    .. number of data 2) of a TCP packet (``packet[8:-4]``)."""
+    body = struct.pack(">HBBH", packet_id, 0x01, avl_id, len(imei)) + imei.encode() + data_field
+    return struct.pack(">H", len(body)) + body

@@ -21,7 +21,7 @@ from protocols import registry
 
 from .. import exports
 from ..keys import ENTITLEMENTS, POOL, SETTINGS
-from ..pipeline.identify import PHONE_PROTOCOLS, kind_of
+from ..pipeline.identify import kind_of
 from ..store import accounts as accounts_store
 from ..store import credentials, history
 from ..store import members as store
@@ -32,7 +32,7 @@ from .problems import Problem, plan_limit
 
 
 def known_protocols() -> frozenset[str]:
-    return frozenset(registry.names()) | PHONE_PROTOCOLS
+    return frozenset(registry.names())
 
 
 # -- devices ---------------------------------------------------------------------------

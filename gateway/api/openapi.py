@@ -477,6 +477,7 @@ def document() -> dict[str, Any]:
     for media in ("application/gpx+xml", "application/geo+json", "text/csv"):
         track["content"][media] = {"schema": {"type": "string"}}
     paths.update(_admin_paths())
+    paths.update(_command_paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -491,6 +492,66 @@ def document() -> dict[str, Any]:
                 "member": {"type": "http", "scheme": "bearer", "description": "POST /v1/tokens"},
                 "admin": {"type": "http", "scheme": "bearer", "description": "http.admin_token"},
             },
+        },
+    }
+
+
+_COMMAND = _obj(
+    ["id", "device", "command", "state", "created_at", "expires_at"],
+    id={"type": "integer"},
+    device={"type": "integer"},
+    unique_id={"type": "string"},
+    protocol={"type": "string"},
+    command={"type": "string"},
+    argument={"type": ["string", "null"]},
+    state={"type": "string", "enum": ["queued", "sent", "answered", "expired", "failed"]},
+    requested_by={"type": "string"},
+    created_at={"type": "string"},
+    expires_at={"type": "string"},
+    sent_at={"type": ["string", "null"]},
+    answered_at={"type": ["string", "null"]},
+    payload={"type": ["string", "null"], "description": "the bytes written, in hex"},
+    response={"type": ["object", "null"], "description": "what the device answered"},
+    error={"type": ["string", "null"]},
+)
+_COMMAND_BODY = _obj(
+    ["command"],
+    command={
+        "type": "string",
+        "enum": ["locate", "interval", "reboot", "engine_stop", "engine_resume", "find", "raw"],
+    },
+    argument={"type": ["string", "integer"], "description": "interval seconds; raw text"},
+    expires_in_s={"type": "integer", "minimum": 1},
+)
+
+
+def _command_paths() -> dict[str, Any]:
+    device = [_path("device", _INT_ID)]
+    return {
+        "/v1/devices/{device}/commands": {
+            "post": _op(
+                "queue a command to my device (sent when it is connected; docs/protocols.md)",
+                (201, _COMMAND),
+                (403, 404),
+                body=_COMMAND_BODY,
+                params=device,
+            ),
+            "get": _op(
+                "my device's commands, newest first, with their state and the device's answer",
+                (200, _items(_COMMAND)),
+                (403, 404),
+                params=device,
+            ),
+        },
+        "/v1/admin/devices/{device}/commands": {
+            "post": _op(
+                "queue a command to any device",
+                (201, _COMMAND),
+                (403, 404, 409),
+                body=_COMMAND_BODY,
+                params=device,
+                auth="admin",
+            )
         },
     }
 

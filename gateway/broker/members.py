@@ -114,8 +114,14 @@ def member_topics(
     now: datetime,
 ) -> MemberTopics:
     """What ``account`` may use: its devices (protocol, unique id) and its in-plan circles."""
+    devices = list(devices)
     publish = [t for protocol, uid in devices for t in device_topics(protocol, uid)]
-    subscribe: list[str] = []
+    # an OwnTracks phone reads the commands the gateway sends it (reportLocation)
+    subscribe: list[str] = [
+        f"owntracks/{uid}/cmd"
+        for protocol, uid in devices
+        if protocol == "owntracks" and device_topics(protocol, uid)
+    ]
     for circle in sorted(set(circles)):
         try:
             in_plan = account in snapshot.alert_recipients(circle, now)

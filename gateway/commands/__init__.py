@@ -19,4 +19,5 @@ COMMAND_MODULES = (
     "subscriptions",
     "history",
     "retention",
+    "device_commands",
 )

@@ -22,20 +22,8 @@ from protocols import registry
 from protocols.detect import AutoSession
 from protocols.model import DeviceEvent, DeviceInfo, Heartbeat, Login, Message, Position, Reply
 
-#: names accepted by --protocol -> registry names
-_ALIASES = {"msgpack": "msgpack_phone"}
-_CHOICES = (
-    "gt06",
-    "teltonika",
-    "h02",
-    "tk103",
-    "watch",
-    "osmand",
-    "overland",
-    "owntracks",
-    "msgpack",
-    "auto",
-)
+#: names accepted by --protocol: the registry's, their aliases (``msgpack``), and ``auto``
+_CHOICES = (*registry.cli_names(), "auto")
 _DEFAULT_TRANSPORTS = ("tcp", "http", "mqtt")
 
 
@@ -136,13 +124,12 @@ def run(args: argparse.Namespace) -> int:
                 return 2
         else:
             datas.append(value.encode("utf-8"))
-    name = _ALIASES.get(args.protocol, args.protocol)
     session: Any
-    if name == "auto":
+    if args.protocol == "auto":
         session = AutoSession(args.device)
     else:
         try:
-            spec = registry.get(name)
+            spec = registry.lookup(args.protocol)
         except KeyError as exc:
             print(f"trackgw decode: {exc.args[0]}", file=sys.stderr)
             return 2
@@ -150,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             (t for t in _DEFAULT_TRANSPORTS if t in spec.transports), None
         )
         if transport is None or transport not in spec.transports:
-            print(f"trackgw decode: {name} does not run over {transport}", file=sys.stderr)
+            print(f"trackgw decode: {spec.name} does not run over {transport}", file=sys.stderr)
             return 2
         session = spec.new_session(transport, args.device)
     code = 0

@@ -10,17 +10,13 @@ from protocols import registry
 from ..store import admin, credentials
 from ._common import CommandError, connect, print_json, run
 
-#: the names the CLI accepts (the registry's, with "msgpack" for msgpack_phone)
-ALIASES = {"msgpack": "msgpack_phone"}
-
 
 def protocol_name(name: str) -> str:
-    name = ALIASES.get(name, name)
+    """The registry name of ``name`` or of one of its aliases (``msgpack``)."""
     try:
-        registry.get(name)
+        return registry.lookup(name).name
     except KeyError as exc:
         raise CommandError(str(exc.args[0]), 2) from None
-    return name
 
 
 def _add(args: argparse.Namespace) -> int:

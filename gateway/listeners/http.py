@@ -195,5 +195,7 @@ def add_phone_routes(
         ok = _json_ok(b'{"result":"ok"}')
         return await ingest(router, "overland", body, device, ok, authenticated=device)
 
-    app.router.add_post("/owntracks", owntracks)
-    app.router.add_post("/overland", overland)
+    for protocol, handler in (("owntracks", owntracks), ("overland", overland)):
+        path = registry.get(protocol).http_path
+        assert path is not None, f"{protocol} has no HTTP path"
+        app.router.add_post(path, handler)

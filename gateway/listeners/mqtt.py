@@ -66,12 +66,7 @@ def topic_route(topic: str) -> tuple[str, str] | None:
     ``owntracks/<user>/<device>`` -> ("owntracks", "<user>/<device>");
     ``trackgw/phones/<user>/<device>`` -> ("msgpack_phone", "<user>/<device>").
     """
-    parts = topic.split("/")
-    if len(parts) == 3 and parts[0] == "owntracks" and parts[1] and parts[2]:
-        return "owntracks", f"{parts[1]}/{parts[2]}"
-    if len(parts) == 4 and parts[:2] == ["trackgw", "phones"] and parts[2] and parts[3]:
-        return "msgpack_phone", f"{parts[2]}/{parts[3]}"
-    return None
+    return registry.mqtt_route(topic)  # the layouts are the specs' (ProtocolSpec.mqtt_topic)
 
 
 class MqttIngest:

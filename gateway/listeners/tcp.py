@@ -20,6 +20,7 @@ from typing import Any
 from .. import metrics
 from ..config import LimitSettings
 from ..pipeline.route import IntakeClosed, Router
+from .connections import Connection, Connections
 from .decode import receive
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class TcpListener:
         limits: LimitSettings,
         reuse_port: bool = False,
         cap: ConnectionCap | None = None,
+        connections: Connections | None = None,
     ) -> None:
         self.name = name
         self._new_session = new_session
@@ -75,6 +77,8 @@ class TcpListener:
         self._closing = False
         #: shared by every TCP listener of the app; a listener on its own gets its own
         self.cap = cap if cap is not None else ConnectionCap(limits.max_connections)
+        #: where an identified device's connection is registered for commands
+        self.connections = connections
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -148,6 +152,14 @@ class TcpListener:
             if data and not writer.is_closing():
                 writer.write(data)
 
+        def write(data: bytes) -> bool:
+            if writer.is_closing():
+                return False
+            writer.write(data)
+            return True
+
+        live: Connection | None = None
+
         errors = 0
         garbage = 0
         reason = "eof"
@@ -170,6 +182,22 @@ class TcpListener:
                     reason = "shutdown"
                     break
                 errors += outcome.errors
+                if (
+                    outcome.device_id is not None
+                    and self.connections is not None
+                    and (live is None or live.device_id != outcome.device_id)
+                ):
+                    if live is not None:
+                        self.connections.detach(live)
+                    live = Connection(
+                        outcome.device_id,
+                        session.device_key or "",
+                        protocol,
+                        "tcp",
+                        write,
+                        getattr(session, "values", {}),
+                    )
+                    self.connections.attach(live)
                 skipped = getattr(session, "skipped", 0)
                 if skipped > garbage:
                     metrics.garbage_bytes.labels(protocol).inc(skipped - garbage)
@@ -209,6 +237,8 @@ class TcpListener:
                 reason,
                 extra={"conn": conn, "peer": peer, "protocol": self.name},
             )
+            if live is not None and self.connections is not None:
+                self.connections.detach(live)
             self.cap.give_back()
             self._per_ip[ip] -= 1
             if self._per_ip[ip] <= 0:

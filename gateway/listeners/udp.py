@@ -12,6 +12,7 @@ from typing import Any
 from .. import metrics
 from ..logs import RateLimiter
 from ..pipeline.route import IntakeClosed, Router
+from .connections import Connection, Connections
 from .decode import receive
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class UdpListener(asyncio.DatagramProtocol):
         port: int,
         router: Router,
         queue_max: int = 10_000,
+        connections: Connections | None = None,
     ) -> None:
         self.name = name
         self._new_session = new_session
@@ -36,6 +38,8 @@ class UdpListener(asyncio.DatagramProtocol):
         self._queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue(queue_max)
         self._transport: asyncio.DatagramTransport | None = None
         self._task: asyncio.Task[None] | None = None
+        #: an identified device's last address is registered here for commands
+        self.connections = connections
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -72,7 +76,18 @@ class UdpListener(asyncio.DatagramProtocol):
                 session = self._new_session()
                 messages = receive(session, data, stream=False)
                 send = self._sender(addr)
-                await self.router.route(self.name, messages, send, peer=peer, raw=data)
+                outcome = await self.router.route(self.name, messages, send, peer=peer, raw=data)
+                if outcome.device_id is not None and self.connections is not None:
+                    self.connections.attach(
+                        Connection(
+                            outcome.device_id,
+                            session.device_key or "",
+                            self.name,
+                            "udp",
+                            self._writer(addr),
+                            getattr(session, "values", {}),
+                        )
+                    )
             except IntakeClosed:
                 return  # shutting down
             except Exception:  # this datagram is rejected (unanswered); the loop goes on
@@ -87,6 +102,16 @@ class UdpListener(asyncio.DatagramProtocol):
                 transport.sendto(reply, addr)
 
         return send
+
+    def _writer(self, addr: tuple[str, int]) -> Callable[[bytes], bool]:
+        def write(data: bytes) -> bool:
+            transport = self._transport
+            if transport is None or transport.is_closing():
+                return False
+            transport.sendto(data, addr)
+            return True
+
+        return write
 
     def stop_accepting(self) -> None:
         if self._task is not None:

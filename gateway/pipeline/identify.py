@@ -23,20 +23,22 @@ from typing import Literal
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from protocols import registry
+
 from .. import metrics
 from ..config import DeviceSettings
 from ..store import devices as store
 
 log = logging.getLogger(__name__)
 
-#: protocols spoken by phones; every other protocol is a tag (counts against the tag limit)
-PHONE_PROTOCOLS = frozenset({"owntracks", "osmand", "overland", "msgpack_phone"})
+#: protocols spoken by phones (ProtocolSpec.kind); every other protocol is a tag (counts
+#: against the tag limit)
+PHONE_PROTOCOLS = registry.phone_protocols()
 
 Refusal = Literal["unknown", "inactive", "suspended"]
 
 
-def kind_of(protocol: str) -> str:
-    return "phone" if protocol in PHONE_PROTOCOLS else "tag"
+kind_of = registry.kind_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,12 @@ class DeviceDirectory:
 
     def by_id(self, device_id: int) -> Device | None:
         return self._by_id.get(device_id)
+
+    def known(self, unique_id: str) -> Device | None:
+        """The device if it is loaded and accepted now (no database lookup, nothing counted):
+        who a keep-alive comes from."""
+        device = self._by_key.get(unique_id)
+        return device if device is not None and device.refusal is None else None
 
     async def resolve(self, unique_id: str, protocol: str) -> tuple[Device | None, Refusal | None]:
         """The device and why it is refused (None = accepted)."""

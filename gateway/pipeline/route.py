@@ -41,6 +41,10 @@ REFUSAL_LINES_PER_MINUTE = 60
 #: returns None to accept, or a short reason to refuse
 Gate = Callable[[Device], Awaitable[str | None]]
 
+#: told of every message of an accepted device (by its database id) that may answer a
+#: command (the command dispatcher: it cheaply ignores devices it awaits nothing from)
+Answers = Callable[[int, Message], None]
+
 
 @dataclass(slots=True)
 class Outcome:
@@ -51,15 +55,23 @@ class Outcome:
     refused: str | None = None  #: why the device's data was refused (not acknowledged)
     replies: list[bytes] = field(default_factory=list)  #: replies sent (or queued) at once
     data_items: int = 0
+    #: the database id of the (last) device accepted in this read (the connection registry
+    #: learns who is on a connection from it)
+    device_id: int | None = None
 
 
 class Router:
     def __init__(
-        self, directory: DeviceDirectory, intake: Intake, gate: Gate | None = None
+        self,
+        directory: DeviceDirectory,
+        intake: Intake,
+        gate: Gate | None = None,
+        answers: Answers | None = None,
     ) -> None:
         self.directory = directory
         self.intake = intake
         self.gate = gate
+        self.answers = answers
         self._log_limit = RateLimiter(60.0)
         self._refusal_lines = RateLimiter(60.0, max_keys=10_000)
 
@@ -126,7 +138,11 @@ class Router:
             if reason is not None:
                 refused = True
                 out.refused = reason
+            elif device is not None:
+                out.device_id = device.id
             return devices[key]
+
+        answers = self.answers
 
         try:
             for item in messages:
@@ -137,6 +153,8 @@ class Router:
                     if device is not None:
                         envelope.positions.append((device.id, item))
                         out.data_items += 1
+                        if answers is not None:
+                            answers(device.id, item)
                 elif isinstance(item, DeviceEvent):
                     frames += 1
                     key = item.device_key
@@ -170,8 +188,23 @@ class Router:
                     device = devices[key] if key in devices else await device_for(key)
                     if device is None:
                         out.close = f"device refused: {out.refused}"
-                elif isinstance(item, (Heartbeat, DeviceInfo)):
+                elif isinstance(item, DeviceInfo):
                     frames += 1
+                    if answers is not None and (
+                        item.kind == "command_reply" or "event" in item.attributes
+                    ):
+                        key = item.device_key
+                        device = devices[key] if key in devices else await device_for(key)
+                        if device is not None:
+                            answers(device.id, item)
+                elif isinstance(item, Heartbeat):
+                    frames += 1
+                    if out.device_id is None and answers is not None:
+                        # a keep-alive says who is on the connection (a watch's LK, a TK103
+                        # heartbeat) without refusing its reply: only a known device counts
+                        known = self.directory.known(item.device_key)
+                        if known is not None:
+                            out.device_id = known.id
         finally:
             if positions:
                 _counter(_POSITIONS_RECEIVED, metrics.positions_received, protocol).inc(positions)
@@ -233,6 +266,8 @@ class Router:
                         if device is not None:
                             positions_out.append((device.id, item))
                             data_items += 1
+                            if self.answers is not None:
+                                self.answers(device.id, item)
                     elif isinstance(item, DeviceEvent):
                         frames += 1
                         if device is not None:

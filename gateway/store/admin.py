@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from ..pipeline.identify import kind_of
+from protocols.registry import kind_of
+
 from .ids import check_id, check_unique_id
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from ..pipeline.identify import kind_of
+from protocols.registry import kind_of
+
 from . import ids
 from .places import NewPlace
 

@@ -7,6 +7,7 @@ from protocols.base import Detection, ProtocolSpec, Session, SessionState, Singl
 from protocols.teltonika._decoder import decode_tcp, decode_udp
 from protocols.teltonika._encoder import (
     encode_codec12_command,
+    encode_codec12_udp_command,
     encode_codec14_command,
     encode_tcp_ack,
     encode_udp_ack,
@@ -22,6 +23,7 @@ __all__ = [
     "decode_tcp",
     "decode_udp",
     "encode_codec12_command",
+    "encode_codec12_udp_command",
     "encode_codec14_command",
     "encode_tcp_ack",
     "encode_udp_ack",

@@ -66,6 +66,27 @@ def encode_codec12_command(command: str) -> bytes:
     return _packet(Codec.CODEC12, _command_text(command))
 
 
+#: the UDP channel header of a server packet: length, packet id, packet type 0x01 (the
+#: "not usable" byte the device echoes), then the AVL packet header: AVL packet id, IMEI length
+_UDP_HEAD = struct.Struct(">HHBBH")
+
+
+def encode_codec12_udp_command(imei: str, command: str, packet_id: int) -> bytes:
+    """A Codec 12 command over UDP: the channel and AVL packet headers a device's own UDP
+    packets carry (length, packet id, 0x01, AVL packet id, IMEI), then the Codec 12 data
+    field without preamble or CRC (UDP has its own checksum) -- the layout ``decode_udp``
+    reads from the device."""
+    if not (imei.isascii() and imei.isdigit() and len(imei) == _IMEI_DIGITS):
+        raise ValueError(f"IMEI must be {_IMEI_DIGITS} digits: {imei!r}")
+    if not 0 <= packet_id <= 0xFFFF:
+        raise ValueError(f"packet id out of range: {packet_id!r}")
+    text = _command_text(command)
+    data = bytes((Codec.CODEC12, 1, MessageKind.COMMAND)) + _U32.pack(len(text)) + text + b"\x01"
+    body_len = _UDP_HEAD.size - 2 + len(imei) + len(data)
+    head = _UDP_HEAD.pack(body_len, packet_id, 0x01, packet_id & 0xFF, len(imei))
+    return head + imei.encode("ascii") + data
+
+
 def encode_codec14_command(imei: str, command: str) -> bytes:
     """A Codec 14 GPRS command for the device ``imei`` only (wiki "Codec 14"): the IMEI as
     8 bytes of BCD with a leading 0 nibble."""

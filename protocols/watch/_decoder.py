@@ -329,6 +329,7 @@ def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
     vendor, device_id = header.group(1).decode(), header.group(2).decode()
     index = header.group(3).decode() if header.group(3) else None
     state.device_key = device_id
+    state.values["vendor"] = vendor  # a command to this watch uses the same code
     content = frame[header.end() : -1]
     kind = content.split(b",", 1)[0].decode("ascii", "replace")
     base = kind.split("_", 1)[0]

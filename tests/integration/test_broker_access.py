@@ -93,7 +93,8 @@ async def test_a_member_gets_only_their_own_topics(
     phone = world.phone[world.alice]
     assert creds.topics.publish == (f"owntracks/{phone}", f"owntracks/{phone}/#")
     mine = f"circles/{world.circle_a}/members/{world.alice}"
-    assert creds.topics.subscribe == (f"{mine}/alerts", f"{mine}/live/+")
+    # the phone's command topic (the gateway's reportLocation), then the in-plan circle's
+    assert creds.topics.subscribe == (f"owntracks/{phone}/cmd", f"{mine}/alerts", f"{mine}/live/+")
 
 
 async def test_subscribing_to_another_circle_is_refused_by_the_broker(
