@@ -38,6 +38,8 @@ from .listeners.http import runner as http_runner
 from .listeners.mqtt import MqttIngest
 from .listeners.tcp import ConnectionCap, TcpListener
 from .listeners.udp import UdpListener
+from .notify.jobs import Jobs as NotifyJobs
+from .notify.worker import DeliveryWorker
 from .pipeline.batcher import Writer
 from .pipeline.commit import Committer
 from .pipeline.deliver import Delivery
@@ -45,6 +47,7 @@ from .pipeline.filters import Filters
 from .pipeline.geofence import GeofenceStage
 from .pipeline.identify import DeviceDirectory
 from .pipeline.intake import Intake
+from .pipeline.notify import Addressing
 from .pipeline.route import Router
 from .store import geofence_state
 from .store import writer as store_writer
@@ -76,6 +79,8 @@ class Gateway:
     http_port: int = 0
     osmand_port: int = 0
     sites: list[tuple[str, web.TCPSite]] = field(default_factory=list)
+    notify_worker: DeliveryWorker | None = None
+    notify_jobs: NotifyJobs | None = None
 
 
 async def _connect_writer(url: str, statement_timeout_ms: int) -> psycopg.AsyncConnection[Any]:
@@ -108,6 +113,17 @@ async def build(settings: Settings) -> Gateway:
     broker_access = broker_members.BrokerAccess(settings.mqtt, settings.database.url, entitlements)
     await entitlements.reload()
     alerts = AlertPublisher(settings.mqtt)
+    notify_worker = DeliveryWorker(settings.database.url, settings.notify, settings.smtp, alerts)
+    async with pool.connection() as conn:
+        battery_low = {
+            r[0]
+            for r in await (
+                await conn.execute("select device_id from device_watch where battery_low")
+            ).fetchall()
+        }
+    notify_jobs = NotifyJobs(
+        settings.database.url, settings.notify, entitlements.current, directory, notify_worker.kick
+    )
     url, timeout_ms = settings.database.url, settings.database.statement_timeout_ms
     committer = Committer(lambda: _connect_writer(url, timeout_ms), settings.pipeline)
     writer = Writer(
@@ -115,9 +131,10 @@ async def build(settings: Settings) -> Gateway:
         filters,
         geofence,
         committer,
-        Delivery(intake, alerts, directory),
+        Delivery(intake, alerts, directory, outbox_kick=notify_worker.kick),
         settings.pipeline,
         entitlements.current,
+        addressing=Addressing(settings.notify, directory, battery_low),
     )
     router = Router(directory, intake, gate=entitlements.gate)
     app = web.Application(client_max_size=settings.limits.max_http_body_bytes)
@@ -154,6 +171,8 @@ async def build(settings: Settings) -> Gateway:
         supervisor,
         mqtt,
         broker_access,
+        notify_worker=notify_worker,
+        notify_jobs=notify_jobs,
     )
 
 
@@ -252,6 +271,10 @@ def supervise(gw: Gateway) -> None:
         sup.start(f"udp-{udp.name}", udp.serving())
     for name, site in gw.sites:
         sup.start(name, _site_serving(site))
+    if gw.notify_worker is not None:
+        sup.start("notify-delivery", gw.notify_worker.run())
+    if gw.notify_jobs is not None:
+        sup.start("notify-jobs", gw.notify_jobs.run())
 
 
 async def serve(
@@ -314,7 +337,10 @@ async def shutdown(gw: Gateway) -> None:
     sup.stopping = True
     writer_task = sup.tasks.get("writer")
     mqtt_task = sup.tasks.get("mqtt-ingest")
-    await sup.stop(["alerts", "entitlements", "directory", "broker-access"], within_s=5)
+    await sup.stop(
+        ["notify-jobs", "notify-delivery", "alerts", "entitlements", "directory", "broker-access"],
+        within_s=5,
+    )
     for listener in gw.tcp:
         listener.stop_accepting()
     for udp in gw.udp:

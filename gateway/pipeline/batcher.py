@@ -33,6 +33,7 @@ from .deliver import Delivery
 from .filters import Filters
 from .geofence import GeofenceStage
 from .intake import Envelope, Intake
+from .notify import Addressing
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ class Writer:
         delivery: Delivery,
         settings: PipelineSettings,
         snapshot: Callable[[], Snapshot | None],
+        addressing: Addressing | None = None,
     ) -> None:
+        self.addressing = addressing
         self.intake = intake
         self.filters = filters
         self.geofence = geofence
@@ -117,6 +120,14 @@ class Writer:
             work.rows.events = [r for r in work.rows.events if r.kind.startswith("alarm:")]
             work.rows.geofence_state = []
             work.geofence = None
+        if self.addressing is not None:
+            try:
+                self.addressing.apply(work)
+            except Exception:
+                metrics.message_errors.labels("notify").inc()
+                log.exception("the notify stage failed on a batch; storing it without")
+                work.rows.audience_of = None
+                work.rows.battery = []
         await self.committer.commit(work)
         self.delivery.release(work)
         try:

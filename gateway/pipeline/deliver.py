@@ -1,11 +1,18 @@
 """After commit: the held acknowledgements released in order, then alerts for the batch's new
 events and live positions to the circles (published by ``gateway.alerts``, decoupled by its
-bounded queue). Everything here comes from the batch it is handed."""
+bounded queue). Everything here comes from the batch it is handed.
+
+With the notifications outbox (``outbox_kick`` given, as ``app.build`` does) the batch's
+alerts were written as outbox rows in its transaction: this stage only wakes the delivery
+worker, which sends each through ``send_alert`` -- the one way every member-facing alert
+(places, airports, device alarms, battery, tracking stopped / back online) leaves the
+gateway."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ..alerts import Alert, AlertPublisher, LivePosition
@@ -19,11 +26,24 @@ log = logging.getLogger(__name__)
 LIVE_INTERVAL_S = 1.0
 
 
+async def send_alert(alerts: AlertPublisher, alert: Alert) -> None:
+    """Publish one member-facing alert and wait for the broker to have it (the outbox
+    worker's MQTT channel). Raises ``gateway.alerts.AlertNotSent``."""
+    await alerts.deliver(alert)
+
+
 class Delivery:
-    def __init__(self, intake: Intake, alerts: AlertPublisher, directory: DeviceDirectory) -> None:
+    def __init__(
+        self,
+        intake: Intake,
+        alerts: AlertPublisher,
+        directory: DeviceDirectory,
+        outbox_kick: Callable[[], None] | None = None,
+    ) -> None:
         self.intake = intake
         self.alerts = alerts
         self.directory = directory
+        self.outbox_kick = outbox_kick
         self._live_sent: dict[int, float] = {}
 
     def release(self, work: Batch) -> None:
@@ -51,6 +71,10 @@ class Delivery:
         if work.geofence is not None:
             self._publish_live(work, now)
         if work.result is None:
+            return
+        if self.outbox_kick is not None:
+            if work.result.new_events:
+                self.outbox_kick()
             return
         for event in work.result.new_events:
             if event.circle_id is None or event.kind.startswith("alarm:"):
