@@ -29,6 +29,7 @@ from .api import accounts as accounts_api
 from .api import admin as admin_api
 from .api import circles as circles_api
 from .api import mqtt as mqtt_api
+from .api import notifications as notifications_api
 from .broker import members as broker_members
 from .config import Settings
 from .entitlement_service import EntitlementService
@@ -149,6 +150,7 @@ async def build(settings: Settings) -> Gateway:
     access.setup(app)
     accounts_api.add_routes(app)
     members.add_routes(app)
+    notifications_api.add_routes(app)
     admin_api.add_routes(app)
     openapi.add_routes(app)
     add_phone_routes(app, router, settings.limits.http_body_timeout_s)
