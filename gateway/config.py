@@ -230,7 +230,8 @@ class NotifySettings:
     #: billing notice kinds not sent (Stripe's own emails may already say it), comma-separated:
     #: renewal_reminder, price_change, payment_failed, trial_ending, ended, withdrawal_confirmed
     billing_off: str = ""
-    #: how often the billing notices job and retention run (database-scheduled)
+    #: how often the billing notices job and retention run (database-scheduled; retention
+    #: first runs one period after the first start; 0 turns it off: an operator's own timer)
     billing_every_s: float = 600.0
     retention_every_s: float = 86400.0
 

@@ -84,11 +84,16 @@ async def hint_offline(conn: AsyncConn, device_id: int, at: datetime) -> None:
     )
 
 
-async def claim_job(conn: AsyncConn, name: str, every: timedelta) -> bool:
+async def claim_job(
+    conn: AsyncConn, name: str, every: timedelta, first_in: timedelta = timedelta(0)
+) -> bool:
     """True for the one process that is to run ``name`` now (its due time passed): the due
-    time is moved ``every`` on in the same statement."""
+    time is moved ``every`` on in the same statement. A job seen for the first time is due
+    ``first_in`` from now."""
     await conn.execute(
-        "insert into scheduled_jobs (name) values (%s) on conflict do nothing", (name,)
+        "insert into scheduled_jobs (name, due_at) values (%s, now() + %s)"
+        " on conflict do nothing",
+        (name, first_in),
     )
     cur = await conn.execute(
         "update scheduled_jobs set due_at = now() + %s, last_run = now(), last_ok = null"
