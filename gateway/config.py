@@ -213,7 +213,7 @@ class NotifySettings:
     batch: int = 100
     poll_s: float = 2.0
     lease_s: float = 60.0
-    max_attempts: int = 8
+    max_attempts: int = 12
     retry_initial_s: float = 5.0
     retry_max_s: float = 600.0
     #: a device with no report for longer than this is "tracking stopped" (per device:

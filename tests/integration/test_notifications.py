@@ -308,7 +308,8 @@ async def test_smtp_down_for_a_while_every_notification_once_after(db_url: str) 
     watch_id = str(int(services.unique_imei()[-10:]) % 9_000_000_000 + 1_000_000_000)
     with services.connect() as conn:
         admin.add_device(conn, "watch", watch_id, owner)
-    s = services.settings(db_url, **notify_settings(port))
+    # retries every 0.5-2 s; 40 attempts outlast the 20 s outage
+    s = services.settings(db_url, **notify_settings(port, max_attempts=40))
     inbox = Inbox()
     reply = b"[3G*" + watch_id.encode() + b"*0002*AL]"
     async with services.running_gateway(s):
