@@ -66,9 +66,13 @@ def _rule(row: dict[str, Any]) -> Rule:
     )
 
 
+#: events of a device (not of a place): their payload is a position and details
+DEVICE_KINDS = frozenset({"battery_low", "tracking_stopped", "back_online"})
+
+
 def subject_of(event: NewEvent) -> dict[str, Any]:
     """What an alert says besides its type, circle, member, device and time."""
-    if event.kind.startswith("alarm:") or event.kind in ("battery_low", "tracking_stopped"):
+    if event.kind.startswith("alarm:") or event.kind in DEVICE_KINDS:
         payload = dict(event.payload)
         out: dict[str, Any] = {}
         if "lat" in payload and "lon" in payload:
