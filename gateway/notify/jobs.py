@@ -16,6 +16,7 @@ import psycopg
 
 from entitlements import Snapshot
 from entitlements.notices import NoticeKind, due_notices
+from entitlements.plans import Catalogue
 
 from .. import metrics
 from ..config import NotifySettings
@@ -45,7 +46,9 @@ class Jobs:
         snapshot: Callable[[], Snapshot | None],
         directory: DeviceDirectory,
         kick: Callable[[], None],
+        catalogue: Catalogue | None = None,
     ) -> None:
+        self.catalogue = catalogue
         self.url = url
         self.settings = settings
         self.snapshot = snapshot
@@ -113,7 +116,7 @@ class Jobs:
         subs, payers = await watch.subscriptions_with_payers(conn)
         added = 0
         async with conn.transaction():
-            for notice in due_notices(subs, now, kinds=self.kinds):
+            for notice in due_notices(subs, now, catalogue=self.catalogue, kinds=self.kinds):
                 payer = payers.get(notice.circle_id)
                 if payer is None:
                     continue
