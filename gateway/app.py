@@ -136,6 +136,8 @@ async def build(settings: Settings) -> Gateway:
         settings.pipeline,
         entitlements.current,
         addressing=Addressing(settings.notify, directory, battery_low),
+        confirm_every_s=settings.notify.confirm_every_s,
+        confirm_settle_s=settings.notify.confirm_settle_s,
     )
     router = Router(directory, intake, gate=entitlements.gate)
     app = web.Application(client_max_size=settings.limits.max_http_body_bytes)

@@ -223,6 +223,11 @@ class NotifySettings:
     phone_interval_s: int = 21600
     #: how often the watch and the scheduled jobs look for due work
     watch_tick_s: float = 15.0
+    #: the geofence timer: a pending enter/exit of a device that went silent is confirmed by
+    #: time (geofence.confirm_due) this often, for instants this far behind now (a fix still
+    #: in flight must not be older); 0 turns the timer off
+    confirm_every_s: float = 15.0
+    confirm_settle_s: float = 5.0
     #: phone battery low at or below ``battery_low_pct``; told again only after it has been
     #: back at ``battery_rearm_pct`` or above (hysteresis: a level at the threshold is one alert)
     battery_low_pct: float = 15.0

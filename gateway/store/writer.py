@@ -115,6 +115,9 @@ class GeofenceStateRow:
     since: datetime
     dwell_since: datetime | None = None
     airport: bool = False
+    #: a pending exit (inside only): its first outside fix, and the run's observations
+    exit_since: datetime | None = None
+    pending_fixes: int = 0
 
 
 @dataclass(slots=True)
@@ -288,14 +291,24 @@ async def write(conn: psycopg.AsyncConnection[Any], batch: Batch) -> WriteResult
         if batch.geofence_state:
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    """insert into geofence_state
-                           (device_id, place_id, airport, inside, since, dwell_since)
-                       values (%s, %s, %s, %s, %s, %s)
+                    """insert into geofence_state (device_id, place_id, airport, inside, since,
+                           dwell_since, exit_since, pending_fixes)
+                       values (%s, %s, %s, %s, %s, %s, %s, %s)
                        on conflict (device_id, place_id, airport) do update set
                          inside = excluded.inside, since = excluded.since,
-                         dwell_since = excluded.dwell_since""",
+                         dwell_since = excluded.dwell_since, exit_since = excluded.exit_since,
+                         pending_fixes = excluded.pending_fixes""",
                     [
-                        (g.device_id, g.place_id, g.airport, g.inside, g.since, g.dwell_since)
+                        (
+                            g.device_id,
+                            g.place_id,
+                            g.airport,
+                            g.inside,
+                            g.since,
+                            g.dwell_since,
+                            g.exit_since,
+                            min(max(g.pending_fixes, 0), 100),
+                        )
                         for g in batch.geofence_state
                     ],
                 )

@@ -351,3 +351,50 @@ def _attempted(circle: str) -> int:
         ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def test_a_pending_exit_of_a_silent_phone_is_confirmed_by_time_after_a_restart(
+    db_url: str,
+) -> None:
+    """Inside home, then one fix outside and silence: the exit is pending (one of the three
+    fixes it needs). The gateway stops (no timer ran); the pending exit was stored with the
+    state (exit_since, pending_fixes), so the next gateway's timer confirms it at its due
+    instant (first outside fix + 5 min) -- one exit, no second enter."""
+    owner, other = services.unique("acct"), services.unique("acct")
+    circle = circle_with_place([owner, other])
+    key = f"alice/{services.unique('phone')}"
+    with services.connect() as conn:
+        device_id = admin.add_device(conn, "owntracks", key, owner).id
+    now = datetime.now(UTC).replace(microsecond=0)
+    track = [(now - timedelta(minutes=30 - i), *HOME) for i in range(4)]
+    track.append((now - timedelta(minutes=10), *offset(*HOME, 400)))
+    topic = f"circles/{circle}/members/{other}/alerts"
+    async with Listener(topic) as app:
+        async with services.running_gateway(
+            services.settings(db_url, notify={"confirm_every_s": 0.0})
+        ):
+            async with services.mqtt_client("alice") as phone:
+                for when, lat, lon in track:
+                    await phone.publish(
+                        f"owntracks/{key}", sim.owntracks_location(sim.Fix(when, lat, lon)), qos=1
+                    )
+            await services.wait_until(lambda: services.count_positions(device_id) == 5)
+            await services.wait_until(lambda: len(app.of(topic)) >= 1)
+            await asyncio.sleep(1.0)
+        assert [a["type"] for a in app.of(topic)] == ["enter"]
+        with services.connect() as conn:
+            stored = conn.execute(
+                "select inside, exit_since, pending_fixes from geofence_state"
+                " where device_id = %s and not airport",
+                (device_id,),
+            ).fetchall()
+        assert stored == [(True, now - timedelta(minutes=10), 1)]
+        async with services.running_gateway(
+            services.settings(db_url, notify={"confirm_every_s": 0.5})
+        ):
+            await services.wait_until(lambda: len(app.of(topic)) >= 2)
+            await asyncio.sleep(1.5)
+    alerts = app.of(topic)
+    assert [a["type"] for a in alerts] == ["enter", "exit"]
+    assert alerts[1]["time"] == (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert alerts[1]["position"]["lat"] == pytest.approx(offset(*HOME, 400)[0])
