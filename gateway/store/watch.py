@@ -91,8 +91,7 @@ async def claim_job(
     time is moved ``every`` on in the same statement. A job seen for the first time is due
     ``first_in`` from now."""
     await conn.execute(
-        "insert into scheduled_jobs (name, due_at) values (%s, now() + %s)"
-        " on conflict do nothing",
+        "insert into scheduled_jobs (name, due_at) values (%s, now() + %s) on conflict do nothing",
         (name, first_in),
     )
     cur = await conn.execute(

@@ -41,7 +41,8 @@ def watch_al(device: str, second: int = 53) -> bytes:
     00100018, the remove-watch alarm. The vendor's id 8800000015 is replaced by ``device``
     (the same 10 digits long: the frame's LEN counts the content after the id, unchanged);
     ``second`` (two digits) replaces the time's seconds, for distinct alarms."""
-    assert len(device) == 10 and 0 <= second < 60
+    assert len(device) == 10
+    assert 0 <= second < 60
     return (
         b"[3G*"
         + device.encode()
@@ -176,7 +177,9 @@ async def test_device_alarms_reach_in_plan_members_once(
         got = Counter(a["type"] for a in app.of(member_topics[member]))
         assert got == Counter(kinds), (member, got, app.received)
     sos = next(a for a in app.of(member_topics[second]) if a["type"] == "alarm:sos")
-    assert sos["device"] == imei and sos["member"] == first and sos["circle"] == circle
+    assert sos["device"] == imei
+    assert sos["member"] == first
+    assert sos["circle"] == circle
     assert sos["position"]["lat"] == pytest.approx(23.111755, abs=1e-5)  # 0x027AC887 / 1.8e6
     assert app.of(member_topics[third]) == []
     assert mails_to(inbox, mail_third) == []
@@ -185,10 +188,10 @@ async def test_device_alarms_reach_in_plan_members_once(
     assert len(mails) == len(kinds)
     assert len({m["Message-ID"] for m in mails}) == len(kinds)
     body = parts(next(m for m in mails if "SOS" in m["Subject"]))
-    assert "The Family" in body["text/plain"] and "https://track.example/" in body["text/plain"]
-    assert (
-        "The Family" in body["text/html"] and 'href="https://track.example/"' in body["text/html"]
-    )
+    assert "The Family" in body["text/plain"]
+    assert "https://track.example/" in body["text/plain"]
+    assert "The Family" in body["text/html"]
+    assert 'href="https://track.example/"' in body["text/html"]
     rows = outbox_rows(circle)
     assert all(status == "sent" for *_, status in rows)
     assert Counter((r, c) for r, c, _, _ in rows) == {
@@ -258,7 +261,7 @@ async def test_a_rule_only_when_anna_leaves_school(db_url: str) -> None:
         listed = await api.call("GET", f"/v1/circles/{circle}/rules", parent_token)
         assert [r["id"] for r in listed.body["items"]] == [rule.body["id"]]
         # the rules are the member's own, in a circle they belong to
-        outsider, outsider_token = await api.member("outsider")
+        _outsider, outsider_token = await api.member("outsider")
         refused = await api.call("GET", f"/v1/circles/{circle}/rules", outsider_token)
         assert refused.status == 404
         bad = await api.call(
