@@ -221,6 +221,10 @@ class NotifySettings:
     #: heartbeats parked, phones in OwnTracks' significant-changes mode can be quiet for hours
     tag_interval_s: int = 7200
     phone_interval_s: int = 21600
+    #: an OwnTracks ``lwt`` (the broker saw the phone's connection die) makes its "tracking
+    #: stopped" due this long after at the latest (phones drop the connection in the
+    #: background routinely: the hint shortens the wait, a report cancels it)
+    lwt_grace_s: int = 900
     #: how often the watch and the scheduled jobs look for due work
     watch_tick_s: float = 15.0
     #: the geofence timer: a pending enter/exit of a device that went silent is confirmed by

@@ -1,6 +1,6 @@
 """The notify stage, before commit: the batch learns who its events may be told to (the
 outbox rows are written by the commit, in the batch's transaction, ``store.outbox``), the
-device watch's intervals, and the phones' battery-low events.
+device watch's intervals and OwnTracks ``lwt`` hints, and the phones' battery-low events.
 
 Battery low is decided from the reported level with hysteresis: at or below
 ``battery_low_pct`` once, then not again until the phone reported ``battery_rearm_pct`` or
@@ -28,6 +28,8 @@ class Addressing:
     def apply(self, work: Batch) -> None:
         rows = work.rows
         rows.watch = (self.settings.tag_interval_s, self.settings.phone_interval_s)
+        rows.offline = [d for envelope in work.envelopes for d in envelope.offline]
+        rows.offline_grace_s = self.settings.lwt_grace_s
         if work.snapshot is not None:
             rows.audience_of = audience_of(work.snapshot, self.directory, work.now)
         low_at, rearm_at = self.settings.battery_low_pct, self.settings.battery_rearm_pct

@@ -133,6 +133,10 @@ class Batch:
     watch: tuple[int, int] | None = None
     #: (device, battery low?) changes of the phone battery hysteresis
     battery: list[tuple[int, bool]] = field(default_factory=list)
+    #: devices whose connection died (OwnTracks ``lwt``), and how soon after it their
+    #: "tracking stopped" is due at the latest (a report in between cancels it)
+    offline: list[int] = field(default_factory=list)
+    offline_grace_s: int = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +260,12 @@ async def write(conn: psycopg.AsyncConnection[Any], batch: Batch) -> WriteResult
                 )
                 if batch.watch is not None:
                     woken = await _watch(cur, batch, *batch.watch)
+        if batch.offline:
+            await conn.execute(
+                "update device_watch set due_at = least(due_at, now() + make_interval(secs => %s))"
+                " where device_id = any(%s) and not stopped",
+                (batch.offline_grace_s, sorted(set(batch.offline))),
+            )
         if batch.events or woken:
             async with conn.cursor() as cur:
                 for event in [*batch.events, *woken]:
@@ -326,7 +336,13 @@ _Unit = tuple[Literal["position", "event", "geofence_state"], int]
 
 
 def _sub_batch(batch: Batch, units: Sequence[_Unit]) -> Batch:
-    out = Batch(audience_of=batch.audience_of, watch=batch.watch, battery=batch.battery)
+    out = Batch(
+        audience_of=batch.audience_of,
+        watch=batch.watch,
+        battery=batch.battery,
+        offline=batch.offline,
+        offline_grace_s=batch.offline_grace_s,
+    )
     for kind, i in units:
         if kind == "position":
             out.positions.append(batch.positions[i])

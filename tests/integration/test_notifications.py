@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -401,3 +402,33 @@ async def test_a_pending_exit_of_a_silent_phone_is_confirmed_by_time_after_a_res
     assert [a["type"] for a in alerts] == ["enter", "exit"]
     assert alerts[1]["time"] == (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert alerts[1]["position"]["lat"] == pytest.approx(offset(*HOME, 400)[0])
+
+
+async def test_an_owntracks_lwt_is_a_hint_for_tracking_stopped(db_url: str) -> None:
+    """The phone's interval is an hour; the broker publishes its last will (OwnTracks
+    ``_type: lwt``) when its connection dies: "tracking stopped" is due ``lwt_grace_s`` later
+    instead. A second phone reports again after its lwt: that cancels the hint."""
+    owner, other = services.unique("acct"), services.unique("acct")
+    circle = circle_with_place([owner, other])
+    keys = [f"alice/{services.unique('phone')}" for _ in range(2)]
+    with services.connect() as conn:
+        ids = [admin.add_device(conn, "owntracks", k, owner).id for k in keys]
+    s = services.settings(db_url, notify={"lwt_grace_s": 2, "watch_tick_s": 0.3, "poll_s": 0.2})
+    topic = f"circles/{circle}/members/{other}/alerts"
+    now = datetime.now(UTC).replace(microsecond=0)
+    far = offset(*HOME, 3000)
+    lwt = json.dumps({"_type": "lwt", "tst": int(now.timestamp()) - 600}).encode()
+    async with services.running_gateway(s), Listener(topic) as app:
+        async with services.mqtt_client("alice") as phone:
+            for device_id, key in zip(ids, keys, strict=True):
+                fix = sim.Fix(now - timedelta(seconds=30), *far)
+                await phone.publish(f"owntracks/{key}", sim.owntracks_location(fix), qos=1)
+                await services.wait_until(lambda d=device_id: services.count_positions(d) == 1)
+                await phone.publish(f"owntracks/{key}", lwt, qos=1)
+            await asyncio.sleep(0.5)
+            fix = sim.Fix(now, far[0] + 1e-4, far[1])  # the second phone is back at once
+            await phone.publish(f"owntracks/{keys[1]}", sim.owntracks_location(fix), qos=1)
+        await services.wait_until(lambda: len(app.of(topic)) >= 1)
+        await asyncio.sleep(3.0)
+    got = [(a["type"], a["device"]) for a in app.of(topic)]
+    assert got == [("tracking_stopped", keys[0])]
