@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: devices stopped per transaction
 WATCH_BATCH = 200
+#: sent and dead notifications are kept this long (GET /v1/me/notifications), then removed
+#: by the retention job
+NOTIFICATIONS_KEPT_DAYS = 90
 
 
 def billing_kinds(settings: NotifySettings) -> frozenset[NoticeKind]:
@@ -78,7 +81,7 @@ class Jobs:
         # upgrading sees it on the schedule, and a test's old fixtures are not swept away)
         every = timedelta(seconds=s.retention_every_s)
         if s.retention_every_s > 0 and await watch.claim_job(conn, "retention", every, every):
-            await self._job(conn, "retention", asyncio.to_thread(self.retention))
+            await self._job(conn, "retention", self._retention(conn))
 
     async def _job(self, conn: psycopg.AsyncConnection[Any], name: str, work: Any) -> None:
         try:
@@ -135,6 +138,11 @@ class Jobs:
         if added:
             self.kick()
         return added
+
+    async def _retention(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await asyncio.to_thread(self.retention)
+        removed = await outbox.purge(conn, timedelta(days=NOTIFICATIONS_KEPT_DAYS))
+        log.info("old notifications removed", extra={"count": removed})
 
     def retention(self) -> None:
         with psycopg.connect(self.url) as conn:

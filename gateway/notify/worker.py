@@ -9,7 +9,8 @@
   Message-ID is the row's, so a resend after a crash is recognisably the same message.
 * A failure puts the row back with exponential backoff (``retry_initial_s`` doubling up to
   ``retry_max_s``); after ``max_attempts`` claims it is ``dead`` (kept, counted, listed).
-  When the SMTP server is unreachable the other emails of the claim are not tried this time.
+  When the SMTP server (or the broker) is unreachable, the claim's other rows of that channel
+  are not tried this time: they are retried with their backoff.
 
 A process that dies between claiming and recording leaves its rows leased: another process
 (or itself, restarted) claims them once ``lease_s`` has passed. The guarantee is therefore
@@ -87,11 +88,16 @@ class DeliveryWorker:
                 by_key[row.dedup_key].append(row)
             else:
                 mails.append(row)
+        broker_away: str | None = None
         for rows in by_key.values():
+            if broker_away is not None:  # not tried again this round (each waits its turn)
+                await self._failed(conn, rows, broker_away)
+                continue
             try:
                 await send_alert(self.alerts, _alert(rows))
             except AlertNotSent as exc:
-                await self._failed(conn, rows, str(exc))
+                broker_away = str(exc)
+                await self._failed(conn, rows, broker_away)
             else:
                 await self._sent(conn, rows)
         if mails:

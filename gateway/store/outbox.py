@@ -292,6 +292,15 @@ async def recent(
         return list(await cur.fetchall())
 
 
+async def purge(conn: AsyncConn, older_than: timedelta) -> int:
+    """Remove sent and dead rows older than ``older_than`` (pending ones stay)."""
+    cur = await conn.execute(
+        "delete from notifications where status <> 'pending' and created_at < now() - %s",
+        (older_than,),
+    )
+    return cur.rowcount
+
+
 async def counts(conn: AsyncConn) -> dict[str, int]:
     cur = await conn.execute("select status, count(*) from notifications group by status")
     return {k: v for k, v in await cur.fetchall()}
