@@ -55,11 +55,13 @@ class Alert:
         out["recipients"] = list(self.recipients)
         return out
 
-    def for_stream(self, device_id: int) -> dict[str, Any]:
-        """What a circle's live stream shows of it (no recipient list; the device's id)."""
+    def for_stream(self, device_id: int | None = None) -> dict[str, Any]:
+        """What a circle's live stream shows of it (no recipient list; the device's id when
+        known)."""
         out = self.as_json()
         del out["recipients"]
-        out["device_id"] = device_id
+        if device_id is not None:
+            out["device_id"] = device_id
         return out
 
 
@@ -73,10 +75,22 @@ class LivePosition:
     recipients: tuple[str, ...] = ()  #: the circle's in-plan members
 
 
+class AlertNotSent(Exception):
+    """An alert handed to ``deliver`` was not published to the broker in time."""
+
+
+@dataclass(slots=True)
+class _Confirmed:
+    """An alert whose sender waits until the broker has it (the outbox worker)."""
+
+    alert: Alert
+    done: asyncio.Future[None]
+
+
 class AlertPublisher:
     def __init__(self, settings: MqttSettings, queue_max: int = 10_000) -> None:
         self.settings = settings
-        self._queue: asyncio.Queue[Alert | LivePosition] = asyncio.Queue(queue_max)
+        self._queue: asyncio.Queue[Alert | LivePosition | _Confirmed] = asyncio.Queue(queue_max)
         self.dropped = 0
 
     def live_event(self, circle_id: str, event: LiveEvent) -> None:
@@ -87,6 +101,20 @@ class AlertPublisher:
                 circle_id=circle_id, payload=event.data, recipients=event.recipients
             )
             self.publish_live(live)
+
+    async def deliver(self, alert: Alert, timeout_s: float = 10.0) -> None:
+        """Publish ``alert`` and return once the broker has acknowledged it (QoS 1); raises
+        ``AlertNotSent`` when the queue is full or the broker does not take it in time (an
+        alert that timed out is then not published later)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Confirmed(alert, done))
+        except asyncio.QueueFull:
+            raise AlertNotSent("the alert queue is full") from None
+        try:
+            await asyncio.wait_for(done, timeout_s)
+        except TimeoutError:
+            raise AlertNotSent(f"the broker did not take the alert within {timeout_s} s") from None
 
     def publish_live(self, live: LivePosition) -> None:
         """Best effort: a live position is dropped when the queue is half full (the next one
@@ -105,7 +133,7 @@ class AlertPublisher:
 
     async def run(self) -> None:
         s = self.settings
-        pending: Alert | LivePosition | None = None
+        pending: Alert | LivePosition | _Confirmed | None = None
         while True:
             try:
                 async with aiomqtt.Client(
@@ -119,7 +147,13 @@ class AlertPublisher:
                     while True:
                         alert = pending or await self._queue.get()
                         pending = alert
-                        await self._send(client, alert)
+                        if isinstance(alert, _Confirmed):
+                            if not alert.done.done():  # its sender gave up: not sent late
+                                await self._send(client, alert.alert)
+                                if not alert.done.done():
+                                    alert.done.set_result(None)
+                        else:
+                            await self._send(client, alert)
                         pending = None
             except aiomqtt.MqttError as exc:
                 metrics.mqtt_connected.labels("alerts").set(0)

@@ -32,6 +32,7 @@ from .api import circles as circles_api
 from .api import commands as commands_api
 from .api import live as live_api
 from .api import mqtt as mqtt_api
+from .api import notifications as notifications_api
 from .broker import members as broker_members
 from .config import Settings
 from .device_commands import CommandDispatcher
@@ -46,6 +47,8 @@ from .listeners.udp import UdpListener
 from .live.hub import LiveHub
 from .live.revoke import run_revocations
 from .live.streams import LiveStreams, Tickets
+from .notify.jobs import Jobs as NotifyJobs
+from .notify.worker import DeliveryWorker
 from .pipeline.batcher import Writer
 from .pipeline.commit import Committer
 from .pipeline.deliver import Delivery
@@ -53,6 +56,7 @@ from .pipeline.filters import Filters
 from .pipeline.geofence import GeofenceStage
 from .pipeline.identify import DeviceDirectory
 from .pipeline.intake import Intake
+from .pipeline.notify import Addressing
 from .pipeline.route import Router
 from .store import geofence_state
 from .store import writer as store_writer
@@ -88,6 +92,8 @@ class Gateway:
     sites: list[tuple[str, web.TCPSite]] = field(default_factory=list)
     connections: Connections = field(default_factory=Connections)
     commands: CommandDispatcher | None = None
+    notify_worker: DeliveryWorker | None = None
+    notify_jobs: NotifyJobs | None = None
 
 
 async def _connect_writer(url: str, statement_timeout_ms: int) -> psycopg.AsyncConnection[Any]:
@@ -127,6 +133,19 @@ async def build(settings: Settings) -> Gateway:
         reader_queue=page.live_reader_queue,
         taps=(alerts.live_event,),
     )
+    notify_worker = DeliveryWorker(
+        settings.database.url, settings.notify, settings.smtp, alerts, live
+    )
+    async with pool.connection() as conn:
+        battery_low = {
+            r[0]
+            for r in await (
+                await conn.execute("select device_id from device_watch where battery_low")
+            ).fetchall()
+        }
+    notify_jobs = NotifyJobs(
+        settings.database.url, settings.notify, entitlements.current, directory, notify_worker.kick
+    )
     url, timeout_ms = settings.database.url, settings.database.statement_timeout_ms
     committer = Committer(lambda: _connect_writer(url, timeout_ms), settings.pipeline)
     writer = Writer(
@@ -134,9 +153,12 @@ async def build(settings: Settings) -> Gateway:
         filters,
         geofence,
         committer,
-        Delivery(intake, alerts, directory, live),
+        Delivery(intake, alerts, directory, live, outbox_kick=notify_worker.kick),
         settings.pipeline,
         entitlements.current,
+        addressing=Addressing(settings.notify, directory, battery_low),
+        confirm_every_s=settings.notify.confirm_every_s,
+        confirm_settle_s=settings.notify.confirm_settle_s,
     )
     connections = Connections()
     dispatcher = CommandDispatcher(
@@ -155,6 +177,7 @@ async def build(settings: Settings) -> Gateway:
     access.setup(app)
     accounts_api.add_routes(app)
     members.add_routes(app)
+    notifications_api.add_routes(app)
     admin_api.add_routes(app)
     openapi.add_routes(app)
     app[LIVE] = live
@@ -187,6 +210,8 @@ async def build(settings: Settings) -> Gateway:
         live=live,
         connections=connections,
         commands=dispatcher,
+        notify_worker=notify_worker,
+        notify_jobs=notify_jobs,
     )
 
 
@@ -293,6 +318,10 @@ def supervise(gw: Gateway) -> None:
         sup.start(f"udp-{udp.name}", udp.serving())
     for name, site in gw.sites:
         sup.start(name, _site_serving(site))
+    if gw.notify_worker is not None:
+        sup.start("notify-delivery", gw.notify_worker.run())
+    if gw.notify_jobs is not None:
+        sup.start("notify-jobs", gw.notify_jobs.run())
 
 
 async def serve(
@@ -356,7 +385,16 @@ async def shutdown(gw: Gateway) -> None:
     writer_task = sup.tasks.get("writer")
     mqtt_task = sup.tasks.get("mqtt-ingest")
     await sup.stop(
-        ["alerts", "entitlements", "directory", "broker-access", "live-revocations", "commands"],
+        [
+            "notify-jobs",
+            "notify-delivery",
+            "alerts",
+            "entitlements",
+            "directory",
+            "broker-access",
+            "live-revocations",
+            "commands",
+        ],
         within_s=5,
     )
     for listener in gw.tcp:

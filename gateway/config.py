@@ -239,6 +239,50 @@ class CommandSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """Notifications (docs/notifications.md): the outbox's delivery worker, the device watch
+    (tracking stopped / back online), phone battery low, the billing notices job."""
+
+    #: the live page linked from every email
+    live_url: str = "http://localhost:8080/"
+    #: the delivery worker: rows claimed at once, how long a claim holds (a process that died
+    #: holding one frees it after this), attempts before a row is dead-lettered, backoff
+    batch: int = 100
+    poll_s: float = 2.0
+    lease_s: float = 60.0
+    max_attempts: int = 12
+    retry_initial_s: float = 5.0
+    retry_max_s: float = 600.0
+    #: a device with no report for longer than this is "tracking stopped" (per device:
+    #: devices.expected_interval_s); tags send every 1-10 min moving and at least hourly
+    #: heartbeats parked, phones in OwnTracks' significant-changes mode can be quiet for hours
+    tag_interval_s: int = 7200
+    phone_interval_s: int = 21600
+    #: an OwnTracks ``lwt`` (the broker saw the phone's connection die) makes its "tracking
+    #: stopped" due this long after at the latest (phones drop the connection in the
+    #: background routinely: the hint shortens the wait, a report cancels it)
+    lwt_grace_s: int = 900
+    #: how often the watch and the scheduled jobs look for due work
+    watch_tick_s: float = 15.0
+    #: the geofence timer: a pending enter/exit of a device that went silent is confirmed by
+    #: time (geofence.confirm_due) this often, for instants this far behind now (a fix still
+    #: in flight must not be older); 0 turns the timer off
+    confirm_every_s: float = 15.0
+    confirm_settle_s: float = 5.0
+    #: phone battery low at or below ``battery_low_pct``; told again only after it has been
+    #: back at ``battery_rearm_pct`` or above (hysteresis: a level at the threshold is one alert)
+    battery_low_pct: float = 15.0
+    battery_rearm_pct: float = 25.0
+    #: billing notice kinds not sent (Stripe's own emails may already say it), comma-separated:
+    #: renewal_reminder, price_change, payment_failed, trial_ending, ended, withdrawal_confirmed
+    billing_off: str = ""
+    #: how often the billing notices job and retention run (database-scheduled; retention
+    #: first runs one period after the first start; 0 turns it off: an operator's own timer)
+    billing_every_s: float = 600.0
+    retention_every_s: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
@@ -253,6 +297,7 @@ class Settings:
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     web: WebSettings = field(default_factory=WebSettings)
     commands: CommandSettings = field(default_factory=CommandSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
     log_level: str = "INFO"
     log_format: str = "json"
 

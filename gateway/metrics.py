@@ -189,3 +189,27 @@ commands_total = Counter(
     ["protocol", "state"],
     registry=REGISTRY,
 )
+notifications_sent = Counter(
+    "trackgw_notifications_sent_total",
+    "Notifications delivered from the outbox, by channel and kind",
+    ["channel", "kind"],
+    registry=REGISTRY,
+)
+notifications_failed = Counter(
+    "trackgw_notifications_failed_total",
+    "Notification delivery attempts that failed (retried later), by channel",
+    ["channel"],
+    registry=REGISTRY,
+)
+notifications_dead = Counter(
+    "trackgw_notifications_dead_total",
+    "Notifications dead-lettered after the last attempt, by channel",
+    ["channel"],
+    registry=REGISTRY,
+)
+notifications_jobs = Counter(
+    "trackgw_notification_jobs_total",
+    "Runs of the database-scheduled jobs (watch, billing notices, retention), by job and outcome",
+    ["job", "outcome"],
+    registry=REGISTRY,
+)

@@ -17,7 +17,13 @@ from typing import Any
 import psycopg
 from aiohttp import web
 
-from entitlements import InvalidSubscription, load_subscriptions
+from entitlements import (
+    InvalidSubscription,
+    TrialRefused,
+    check_trial_for,
+    load_subscriptions,
+    refuse_repeat_trial,
+)
 from entitlements import stripe as stripe_events
 from entitlements.errors import WebhookError
 
@@ -25,6 +31,7 @@ from ..keys import ENTITLEMENTS, POOL, SETTINGS
 from ..store.subscriptions import (
     circle_subscriptions,
     get_subscription,
+    payer_subscriptions,
     replace_circle_subscriptions,
     upsert_subscription,
     write_timeline,
@@ -79,13 +86,22 @@ async def _apply(
             result = stripe_events.apply_event(record, event)
             outcome = result.outcome.value
             if result.outcome is stripe_events.Outcome.APPLIED and result.record is not None:
-                circle = result.record.circle_id
+                record = result.record
+                if record.payer is not None and record.trial_end is not None:
+                    # one free trial per payer per 12 months: a repeat's trial is revoked
+                    # (its features end at once), the subscription itself is kept
+                    await conn.execute(
+                        "select pg_advisory_xact_lock(hashtext(%s))", ("payer:" + record.payer,)
+                    )
+                    others = await payer_subscriptions(conn, record.payer)
+                    record = refuse_repeat_trial(record, others, now)
+                circle = record.circle_id
                 exists = await (
                     await conn.execute("select 1 from circles where id = %s", (circle,))
                 ).fetchone()
                 if exists is None:
                     raise LookupError(f"subscription {sub_id!r} names unknown circle {circle!r}")
-                await upsert_subscription(conn, result.record, "stripe")
+                await upsert_subscription(conn, record, "stripe")
                 await write_timeline(conn, circle, await circle_subscriptions(conn, circle), now)
         await conn.execute(
             "update stripe_events set outcome = %s where id = %s", (outcome, event.id)
@@ -107,6 +123,14 @@ async def put_subscriptions(request: web.Request) -> web.Response:
     if subs.circle_id != circle:
         raise Problem("invalid-request", f"body is for circle {subs.circle_id!r}, not {circle!r}")
     async with request.app[POOL].connection() as conn:
+        for sub in subs.subscriptions:
+            if sub.payer is None or sub.trial_end is None:
+                continue
+            others = [o for o in await payer_subscriptions(conn, sub.payer) if o.id != sub.id]
+            try:
+                check_trial_for(sub, others)
+            except TrialRefused as exc:
+                raise Problem("conflict", f"subscription {sub.id!r}: {exc}") from None
         try:
             await replace_circle_subscriptions(
                 conn,

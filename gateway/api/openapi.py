@@ -140,6 +140,130 @@ _ALERTS = _obj(
 )
 
 
+_IDS = {
+    "type": ["array", "null"],
+    "minItems": 1,
+    "maxItems": 100,
+    "items": {"type": ["string", "integer"]},
+}
+_RULE_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "kinds": {"type": ["array", "null"], "minItems": 1, "items": {"type": "string"}},
+        "places": _IDS,
+        "members": _IDS,
+        "channels": {
+            "type": ["array", "null"],
+            "minItems": 1,
+            "items": {"type": "string", "enum": ["mqtt", "email"]},
+        },
+        "window": {
+            "type": ["object", "null"],
+            "required": ["start", "end"],
+            "properties": {
+                "start": {"type": "string", "examples": ["22:00"]},
+                "end": {"type": "string", "examples": ["07:00"]},
+                "tz": {"type": "string", "examples": ["Europe/Berlin"]},
+            },
+        },
+    },
+}
+_RULE = _obj(
+    ["id", "kinds", "places", "members", "channels", "window", "created_at"],
+    id={"type": "integer"},
+    kinds={"type": ["array", "null"], "items": {"type": "string"}},
+    places={"type": ["array", "null"], "items": {"type": "string"}},
+    members={"type": ["array", "null"], "items": {"type": "string"}},
+    channels={"type": "array", "items": {"type": "string"}},
+    window={"type": ["object", "null"]},
+    created_at=_TIME,
+)
+_NOTIFICATIONS = _obj(
+    ["items", "next"],
+    items={
+        "type": "array",
+        "items": _obj(
+            ["id", "kind", "channel", "status", "created_at"],
+            id={"type": "integer"},
+            kind={"type": "string"},
+            channel={"type": "string", "enum": ["mqtt", "email"]},
+            circle={"type": ["string", "null"]},
+            status={"type": "string", "enum": ["pending", "sent", "dead"]},
+            created_at=_TIME,
+            sent_at=_NULL_TIME,
+            attempts={"type": "integer"},
+            payload={"type": "object"},
+        ),
+    },
+    next={"type": ["string", "null"]},
+)
+_NOTIFY_SETTINGS = _obj(["email"], email={"type": "boolean"})
+
+
+def _notification_paths() -> dict[str, Any]:
+    rule = [CIRCLE, _path("rule", _INT_ID)]
+    return {
+        "/v1/me/notifications": {
+            "get": _op(
+                "what I was told (or am about to be), newest first",
+                (200, _NOTIFICATIONS),
+                (403,),
+                params=[
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    _query("before", {"type": "integer", "minimum": 1}),
+                ],
+            )
+        },
+        "/v1/me/notification-settings": {
+            "get": _op("my notification settings", (200, _NOTIFY_SETTINGS), (403,)),
+            "put": _op(
+                "opt in to (or out of) email for alerts",
+                (200, _NOTIFY_SETTINGS),
+                (403,),
+                body=_NOTIFY_SETTINGS,
+            ),
+        },
+        "/v1/circles/{circle}/rules": {
+            "get": _op("my rules in the circle", (200, _items(_RULE)), (403, 404), params=[CIRCLE]),
+            "post": _op(
+                "add a rule (with rules, I am told only what one of them matches)",
+                (201, _RULE),
+                (403, 404, 409),
+                params=[CIRCLE],
+                body=_RULE_BODY,
+            ),
+        },
+        "/v1/circles/{circle}/rules/{rule}": {
+            "put": _op("replace a rule", (200, _RULE), (403, 404), params=rule, body=_RULE_BODY),
+            "delete": _op("delete a rule", (204, None), (403, 404), params=rule),
+        },
+        "/v1/devices/{device}": {
+            "patch": _op(
+                "set my device's expected reporting interval ('tracking stopped' after it)",
+                (
+                    200,
+                    _obj(
+                        ["id", "expected_interval_s"],
+                        id={"type": "integer"},
+                        expected_interval_s={"type": ["integer", "null"]},
+                    ),
+                ),
+                (403, 404),
+                params=[_path("device", _INT_ID)],
+                body=_obj(
+                    ["expected_interval_s"],
+                    expected_interval_s={
+                        "type": ["integer", "null"],
+                        "minimum": 10,
+                        "maximum": 604800,
+                    },
+                ),
+            ),
+        },
+    }
+
+
 def _items(schema: dict[str, Any]) -> dict[str, Any]:
     return _obj(["items"], items={"type": "array", "items": schema})
 
@@ -478,6 +602,8 @@ def document() -> dict[str, Any]:
         track["content"][media] = {"schema": {"type": "string"}}
     paths.update(_admin_paths())
     paths.update(_command_paths())
+    for route, ops in _notification_paths().items():
+        paths.setdefault(route, {}).update(ops)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -43,6 +43,8 @@ DEFAULT_READER_QUEUE = 256
 DEFAULT_RING_SIZE = 1024
 #: at most one position message per device and circle in this many seconds
 DEFAULT_INTERVAL_S = 1.0
+#: alert dedup keys remembered (a retried delivery shows its alert once)
+ALERT_KEYS_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,8 @@ class LiveHub:
         self._last_seq = 0
         self._circles: dict[str, _Circle] = {}
         self._throttles: dict[tuple[str, str], _Throttle] = {}
+        #: (circle, dedup key) of the alerts shown lately, oldest first (a bounded set)
+        self._alert_keys: dict[tuple[str, str], None] = {}
         #: called with every published event (the MQTT live topics follow the same rules)
         self.taps = tuple(taps)
 
@@ -141,8 +145,17 @@ class LiveHub:
                 loop = asyncio.get_running_loop()
                 th.timer = loop.call_later(max(wait, 0.0), self._flush, key)
 
-    def alert(self, circle_id: str, payload: Mapping[str, Any]) -> None:
-        """An alert is never throttled."""
+    def alert(self, circle_id: str, payload: Mapping[str, Any], key: str = "") -> None:
+        """An alert is never throttled. With ``key`` (the notification's dedup key) an alert
+        already shown on this circle's stream is not shown again (its recipients may take the
+        delivery worker several rounds)."""
+        if key:
+            seen = (circle_id, key)
+            if seen in self._alert_keys:
+                return
+            self._alert_keys[seen] = None
+            if len(self._alert_keys) > ALERT_KEYS_KEPT:
+                del self._alert_keys[next(iter(self._alert_keys))]
         self._emit(circle_id, "alert", payload)
 
     def _flush(self, key: tuple[str, str]) -> None:

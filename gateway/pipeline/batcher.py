@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from entitlements import Snapshot
 
@@ -33,6 +34,7 @@ from .deliver import Delivery
 from .filters import Filters
 from .geofence import GeofenceStage
 from .intake import Envelope, Intake
+from .notify import Addressing
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,15 @@ class Writer:
         delivery: Delivery,
         settings: PipelineSettings,
         snapshot: Callable[[], Snapshot | None],
+        addressing: Addressing | None = None,
+        confirm_every_s: float = 0.0,
+        confirm_settle_s: float = 5.0,
     ) -> None:
+        self.addressing = addressing
+        #: the geofence timer (``GeofenceStage.confirm``): how often, and how far behind now
+        self.confirm_every_s = confirm_every_s
+        self.confirm_settle = timedelta(seconds=confirm_settle_s)
+        self._confirmed_mono = time.monotonic()
         self.intake = intake
         self.filters = filters
         self.geofence = geofence
@@ -71,13 +81,19 @@ class Writer:
         preparer = asyncio.create_task(self._prepare(handoff), name="writer-prepare")
         try:
             while True:
-                work = await handoff.get()
+                try:
+                    work = await asyncio.wait_for(handoff.get(), self._until_confirm())
+                except TimeoutError:  # idle: the geofence timer's turn
+                    await self.confirm_timer()
+                    continue
                 handoff.task_done()  # the preparer may take the next batch now
                 if work is None:
                     break
                 if isinstance(work, BaseException):
                     raise work
                 await self.process(work)
+                if self._until_confirm() == 0.0:
+                    await self.confirm_timer()
         finally:
             if not preparer.done():
                 preparer.cancel()
@@ -101,6 +117,34 @@ class Writer:
             return
         await handoff.put(None)
 
+    def _until_confirm(self) -> float | None:
+        if self.confirm_every_s <= 0:
+            return None
+        return max(0.0, self._confirmed_mono + self.confirm_every_s - time.monotonic())
+
+    async def confirm_timer(self) -> None:
+        """Pending geofence transitions of devices that went silent, confirmed by time, in a
+        batch of their own (between batches: the writer task owns the geofence state)."""
+        self._confirmed_mono = time.monotonic()
+        work = Batch([], datetime.now(UTC), self._snapshot())
+        try:
+            self.geofence.confirm(work, self.confirm_settle, self.filters.last_fix)
+        except Exception:
+            metrics.message_errors.labels("geofence").inc()
+            log.exception("the geofence timer failed")
+            return
+        if work.geofence is None or work.geofence.evaluation is None:
+            return
+        if self.addressing is not None:
+            self.addressing.apply(work)
+        await self.committer.commit(work)
+        try:
+            self.geofence.apply(work)
+            self.delivery.publish(work)
+        except Exception:
+            metrics.message_errors.labels("deliver").inc()
+            log.exception("after-commit delivery failed for the geofence timer")
+
     def form(self, envelopes: list[Envelope]) -> Batch:
         """A batch of ``envelopes``, through the filter stage."""
         work = Batch(envelopes, datetime.now(UTC), self._snapshot())
@@ -117,6 +161,14 @@ class Writer:
             work.rows.events = [r for r in work.rows.events if r.kind.startswith("alarm:")]
             work.rows.geofence_state = []
             work.geofence = None
+        if self.addressing is not None:
+            try:
+                self.addressing.apply(work)
+            except Exception:
+                metrics.message_errors.labels("notify").inc()
+                log.exception("the notify stage failed on a batch; storing it without")
+                work.rows.audience_of = None
+                work.rows.battery = []
         await self.committer.commit(work)
         self.delivery.release(work)
         try:

@@ -1,14 +1,21 @@
 """After commit: the held acknowledgements released in order, then alerts for the batch's new
-events and each device's newest fix to its circles: alerts to members' MQTT topics
-(``gateway.alerts``, decoupled by its bounded queue) and, with the newest fixes, to the circles'
-live streams (``gateway.live.hub``, which throttles per device without dropping the newest fix
-and feeds the MQTT live topics by the same rules). Everything here comes from the batch it is
-handed."""
+events and each device's newest fix to its circles. Everything here comes from the batch it
+is handed.
+
+The newest fixes go to the circles' live streams (``gateway.live.hub``, which throttles per
+device without dropping the newest fix and feeds the MQTT live topics by the same rules).
+
+With the notifications outbox (``outbox_kick`` given, as ``app.build`` does) the batch's
+alerts were written as outbox rows in its transaction: this stage only wakes the delivery
+worker, which sends each through ``send_alert`` -- the one way every member-facing alert
+(places, airports, device alarms, battery, tracking stopped / back online) leaves the
+gateway, to members' MQTT topics and to the circle's live stream."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .. import metrics
@@ -21,14 +28,31 @@ from .intake import Intake
 log = logging.getLogger(__name__)
 
 
+async def send_alert(
+    alerts: AlertPublisher, alert: Alert, live: LiveHub | None = None, key: str = ""
+) -> None:
+    """Publish one member-facing alert and wait for the broker to have it (the outbox
+    worker's MQTT channel), then show it on the circle's live stream (once per ``key``,
+    however many rounds its recipients take). Raises ``gateway.alerts.AlertNotSent``."""
+    await alerts.deliver(alert)
+    if live is not None and alert.circle_id:
+        live.alert(alert.circle_id, alert.for_stream(), key=key)
+
+
 class Delivery:
     def __init__(
-        self, intake: Intake, alerts: AlertPublisher, directory: DeviceDirectory, live: LiveHub
+        self,
+        intake: Intake,
+        alerts: AlertPublisher,
+        directory: DeviceDirectory,
+        live: LiveHub,
+        outbox_kick: Callable[[], None] | None = None,
     ) -> None:
         self.intake = intake
         self.alerts = alerts
         self.directory = directory
         self.live = live
+        self.outbox_kick = outbox_kick
 
     def release(self, work: Batch) -> None:
         """The envelopes' ``on_commit`` (held replies, PUBACKs, HTTP answers), in order; each
@@ -58,6 +82,10 @@ class Delivery:
         if work.geofence is not None:
             self._publish_live(work, now)
         if work.result is None:
+            return
+        if self.outbox_kick is not None:
+            if work.result.new_events:
+                self.outbox_kick()
             return
         for event in work.result.new_events:
             if event.circle_id is None or event.kind.startswith("alarm:"):

@@ -108,6 +108,12 @@ class Filters:
             self._last[device_id] = LastFix(pos.fix_time, pos.lat, pos.lon)
         return None
 
+    def last_fix(self, device_id: int) -> tuple[float, float] | None:
+        """The device's newest accepted fix (lat, lon), for an event without a fix of its own
+        (the geofence timer)."""
+        last = self._last.get(device_id)
+        return None if last is None else (last.lat, last.lon)
+
     def apply(self, work: Batch) -> None:
         """The filter stage: ``work.envelopes`` -> position rows of the fixes kept (with
         their origins) and device-alarm event rows, on ``work``."""

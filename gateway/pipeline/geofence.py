@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -30,10 +30,12 @@ from geofence import (
     PlaceIndex,
     PlaceState,
     Rules,
+    Transition,
     TransitionKind,
     Zones,
     airport_index,
     airport_name,
+    confirm_due,
     place_from_feature,
 )
 from protocols.model import Position
@@ -110,9 +112,16 @@ class GeofenceStage:
         self.state = GeofenceState.from_records(
             [
                 PlaceState(
-                    device_id=str(d), place_id=p, inside=i, since=s, dwell_since=w, airport=a
+                    device_id=str(d),
+                    place_id=p,
+                    inside=i,
+                    since=s,
+                    dwell_since=w,
+                    airport=a,
+                    exit_since=x,
+                    pending_fixes=n,
                 )
-                for d, p, i, s, w, a in rows
+                for d, p, i, s, w, a, x, n in rows
             ],
             [DeviceFix(device_id=str(d), time=t, lat=la, lon=lo) for d, t, la, lo in fixes],
         )
@@ -152,7 +161,7 @@ class GeofenceStage:
     def evaluate(self, work: PipelineBatch) -> None:
         """Transitions of ``work.accepted`` -> event and state rows in ``work.rows``; the
         outcome on ``work.geofence`` (applied by ``apply`` once the batch has committed)."""
-        positions, batch, now, snapshot = work.accepted, work.rows, work.now, work.snapshot
+        positions, now, snapshot = work.accepted, work.now, work.snapshot
         live: dict[int, Position] = {}
         work.geofence = GeofenceOutcome(None, live)
         if not positions or snapshot is None:
@@ -178,15 +187,76 @@ class GeofenceStage:
         if result is None:
             return
         work.geofence.evaluation = result
-        for t in result.transitions:
-            device_id = int(t.device_id)
+
+        def position_of(t: Transition) -> dict[str, Any] | None:
             _, pos = fixes[t.fix]
-            position = {
+            return {
                 "lat": pos.lat,
                 "lon": pos.lon,
                 "accuracy_m": pos.accuracy_m,
                 "speed_kmh": pos.speed_kmh,
             }
+
+        self._rows(result, work, snapshot, position_of)
+
+    def confirm(
+        self,
+        work: PipelineBatch,
+        settle: timedelta,
+        last_fix: Callable[[int], tuple[float, float] | None],
+    ) -> None:
+        """The timer (``geofence.confirm_due``): the pending transitions of devices that went
+        silent, confirmed at their due instant, as event and state rows of ``work`` (a batch
+        without envelopes, driven by the writer task between batches, never during one).
+        ``settle``: how far behind ``work.now`` the instant is (a fix still in flight must not
+        be older); an event's position is the device's newest fix (``last_fix``)."""
+        work.geofence = GeofenceOutcome(None, {})
+        snapshot, now = work.snapshot, work.now
+        if snapshot is None:
+            return
+        devices = sorted({r.device_id for r in self.state.pending()})
+        if not devices:
+            return
+        by_device = {d: self._device_places(snapshot, d, now) for d in devices}
+        airports = [d for d in devices if self._airport_cache.get(d)]
+        zones = Zones(
+            places=self.places.index,
+            airports=self.airports if airports else None,
+            rules=self.rules,
+        )
+        try:
+            result = confirm_due(
+                self.state,
+                zones,
+                now - settle,
+                places_by_device=by_device,
+                airport_devices=airports,
+            )
+        except Exception:
+            log.exception("the geofence timer failed; pending transitions wait for a fix")
+            return
+        if not result.transitions and not result.changed:
+            return
+        work.geofence.evaluation = result
+
+        def position_of(t: Transition) -> dict[str, Any] | None:
+            fix = last_fix(int(t.device_id))
+            return None if fix is None else {"lat": fix[0], "lon": fix[1]}
+
+        self._rows(result, work, snapshot, position_of)
+
+    def _rows(
+        self,
+        result: Evaluation,
+        work: PipelineBatch,
+        snapshot: Snapshot,
+        position_of: Callable[[Transition], dict[str, Any] | None],
+    ) -> None:
+        """``result``'s transitions and changed state -> rows of ``work``."""
+        batch, now = work.rows, work.now
+        for t in result.transitions:
+            device_id = int(t.device_id)
+            position = position_of(t)
             if t.kind in PLACE_KINDS:
                 place = self.places.info.get(t.place_id)
                 if place is None:
@@ -229,6 +299,8 @@ class GeofenceStage:
                     record.since,
                     record.dwell_since,
                     record.airport,
+                    record.exit_since,
+                    record.pending_fixes,
                 )
             )
 

@@ -25,6 +25,8 @@ class Envelope:
 
     positions: list[tuple[int, Position]] = field(default_factory=list)
     events: list[tuple[int, DeviceEvent]] = field(default_factory=list)
+    #: devices the broker reported gone (an OwnTracks ``lwt``): hints for the device watch
+    offline: list[int] = field(default_factory=list)
     on_commit: Callable[[], None] | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     received_mono: float = field(default_factory=time.monotonic)

@@ -250,6 +250,12 @@ class Router:
                             self.note_rejected(protocol, item, peer)
                         elif isinstance(item, (Heartbeat, DeviceInfo)):
                             frames += 1
+                            if isinstance(item, DeviceInfo) and item.kind == "lwt":
+                                # the broker saw the phone's connection die: a hint for
+                                # the device watch ("tracking stopped" sooner)
+                                found, refusal = await self.identify(item.device_key, protocol)
+                                if found is not None and refusal is None:
+                                    envelope.offline.append(found.id)
                         continue  # a Reply: nowhere to send it
                     key = item.device_key
                     answer = known.get(key)

@@ -116,6 +116,15 @@ def delete_account(conn: psycopg.Connection[Any], account: str) -> dict[str, int
             counts[key] = conn.execute(sql, params).rowcount
 
         run("positions", "delete from positions where device_id = any(%s)", (ids,))
+        # the notifications about its events (they hold positions), those it received, its
+        # rules and its devices' watch (migration 008)
+        conn.execute(
+            "delete from notifications where recipient = %s or event_id in"
+            " (select id from events where device_id = any(%s))",
+            (account, ids),
+        )
+        conn.execute("delete from notification_rules where account_id = %s", (account,))
+        conn.execute("delete from device_watch where device_id = any(%s)", (ids,))
         run("events", "delete from events where device_id = any(%s)", (ids,))
         run("latest_positions", "delete from latest_positions where device_id = any(%s)", (ids,))
         run("geofence_state", "delete from geofence_state where device_id = any(%s)", (ids,))

@@ -10,8 +10,8 @@ import psycopg
 
 #: (device_id, fix_time, lat, lon)
 FixRow = tuple[int, datetime, float, float]
-#: (device_id, place_id, inside, since, dwell_since, airport)
-StateRow = tuple[int, str, bool, datetime, datetime | None, bool]
+#: (device_id, place_id, inside, since, dwell_since, airport, exit_since, pending_fixes)
+StateRow = tuple[int, str, bool, datetime, datetime | None, bool, datetime | None, int]
 #: (id, circle_id, name, geometry, radius_m)
 PlaceRow = tuple[Any, str, str, Any, float | None]
 
@@ -25,7 +25,8 @@ async def latest_fixes(conn: psycopg.AsyncConnection[Any]) -> list[FixRow]:
 async def states(conn: psycopg.AsyncConnection[Any]) -> list[StateRow]:
     return await (
         await conn.execute(
-            "select device_id, place_id, inside, since, dwell_since, airport from geofence_state"
+            "select device_id, place_id, inside, since, dwell_since, airport, exit_since,"
+            " pending_fixes from geofence_state"
         )
     ).fetchall()
 

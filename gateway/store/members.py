@@ -225,6 +225,11 @@ async def delete_device(conn: AsyncConn, account_id: str, device_id: int) -> dic
         if row is None:
             return None
         counts = {}
+        await conn.execute(  # they hold the device's positions (migration 008)
+            "delete from notifications where event_id in"
+            " (select id from events where device_id = %s)",
+            (device_id,),
+        )
         for table in ("positions", "events", "geofence_state", "latest_positions"):
             cur = await conn.execute(f"delete from {table} where device_id = %s", (device_id,))
             counts[table] = cur.rowcount

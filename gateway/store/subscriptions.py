@@ -52,6 +52,16 @@ async def circle_subscriptions(conn: AsyncConn, circle_id: str) -> list[Subscrip
         return [subscription_from_row(r) for r in await cur.fetchall()]
 
 
+async def payer_subscriptions(conn: AsyncConn, payer: str) -> list[Subscription]:
+    """Every subscription of ``payer`` (a card fingerprint or store account), on any circle:
+    what the one-free-trial-per-12-months rule is checked against."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"select {_SUB_COLUMNS} from subscriptions where payer = %s order by id", (payer,)
+        )
+        return [subscription_from_row(r) for r in await cur.fetchall()]
+
+
 async def get_subscription(conn: AsyncConn, subscription_id: str) -> Subscription | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(

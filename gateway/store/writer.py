@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import psycopg
 
+from . import outbox
+
 log = logging.getLogger(__name__)
 
 #: libpq keepalives for the writer's connection: a half-open connection (the database host
@@ -113,6 +115,9 @@ class GeofenceStateRow:
     since: datetime
     dwell_since: datetime | None = None
     airport: bool = False
+    #: a pending exit (inside only): its first outside fix, and the run's observations
+    exit_since: datetime | None = None
+    pending_fixes: int = 0
 
 
 @dataclass(slots=True)
@@ -122,6 +127,16 @@ class Batch:
     geofence_state: list[GeofenceStateRow] = field(default_factory=list)
     #: geofence state rows to remove (device, place, airport) — e.g. a place that was deleted
     geofence_state_deleted: list[tuple[int, str, bool]] = field(default_factory=list)
+    #: who the batch's events may be told to (None: no outbox rows, e.g. a replay)
+    audience_of: outbox.AudienceOf | None = None
+    #: the device watch's default intervals (tag s, phone s); None: the watch is not kept
+    watch: tuple[int, int] | None = None
+    #: (device, battery low?) changes of the phone battery hysteresis
+    battery: list[tuple[int, bool]] = field(default_factory=list)
+    #: devices whose connection died (OwnTracks ``lwt``), and how soon after it their
+    #: "tracking stopped" is due at the latest (a report in between cancels it)
+    offline: list[int] = field(default_factory=list)
+    offline_grace_s: int = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +172,61 @@ async def prepare(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.commit()
 
 
+_WATCH = """
+insert into device_watch as w (device_id, last_seen, due_at)
+select s.device_id, s.seen, s.seen + make_interval(secs => coalesce(d.expected_interval_s,
+    case d.kind when 'phone' then %(phone)s else %(tag)s end))
+from (select device_id, max(received_at) as seen from positions_stage group by device_id) s
+join devices d on d.id = s.device_id
+order by s.device_id
+on conflict (device_id) do update set
+    last_seen = greatest(w.last_seen, excluded.last_seen),
+    due_at = greatest(w.due_at, excluded.due_at),
+    woke = w.stopped,
+    stopped = false
+returning w.device_id, w.woke
+"""
+
+_WOKEN = """
+select distinct on (device_id) device_id, received_at, fix_time, lat, lon, accuracy_m
+from positions_stage where device_id = any(%s) order by device_id, fix_time desc
+"""
+
+
+async def _watch(
+    cur: psycopg.AsyncCursor[Any], batch: Batch, tag_s: int, phone_s: int
+) -> list[EventRow]:
+    """The device watch of the batch's devices (in its transaction): next due time, and a
+    "back online" event for each that had been "tracking stopped\"."""
+    await cur.execute(_WATCH, {"tag": tag_s, "phone": phone_s})
+    woken = [device_id for device_id, woke in await cur.fetchall() if woke]
+    if batch.battery:
+        await cur.executemany(
+            "update device_watch set battery_low = %s where device_id = %s",
+            [(low, device_id) for device_id, low in batch.battery],
+        )
+    if not woken:
+        return []
+    await cur.execute(_WOKEN, (woken,))
+    return [
+        EventRow(
+            device_id,
+            None,
+            "back_online",
+            received,
+            "",
+            {"lat": lat, "lon": lon, "accuracy_m": acc, "fix_time": fix_time.isoformat()},
+        )
+        for device_id, received, fix_time, lat, lon, acc in await cur.fetchall()
+    ]
+
+
 async def write(conn: psycopg.AsyncConnection[Any], batch: Batch) -> WriteResult:
     inserted = 0
     new_events: list[EventRow] = []
+    stored: list[outbox.NewEvent] = []
     async with conn.transaction():
+        woken: list[EventRow] = []
         if batch.positions:
             async with conn.cursor() as cur:
                 async with cur.copy(
@@ -192,9 +258,17 @@ async def write(conn: psycopg.AsyncConnection[Any], batch: Batch) -> WriteResult
                     where l.fix_time < excluded.fix_time
                     """
                 )
-        if batch.events:
+                if batch.watch is not None:
+                    woken = await _watch(cur, batch, *batch.watch)
+        if batch.offline:
+            await conn.execute(
+                "update device_watch set due_at = least(due_at, now() + make_interval(secs => %s))"
+                " where device_id = any(%s) and not stopped",
+                (batch.offline_grace_s, sorted(set(batch.offline))),
+            )
+        if batch.events or woken:
             async with conn.cursor() as cur:
-                for event in batch.events:
+                for event in [*batch.events, *woken]:
                     await cur.execute(
                         "insert into events (device_id, circle_id, kind, time, subject, payload)"
                         " values (%s, %s, %s, %s, %s, %s)"
@@ -208,19 +282,43 @@ async def write(conn: psycopg.AsyncConnection[Any], batch: Batch) -> WriteResult
                             json.dumps(event.payload, default=str),
                         ),
                     )
-                    if await cur.fetchone() is not None:
+                    found = await cur.fetchone()
+                    if found is not None:
                         new_events.append(event)
+                        stored.append(
+                            outbox.NewEvent(
+                                found[0],
+                                event.device_id,
+                                event.circle_id,
+                                event.kind,
+                                event.time,
+                                event.subject,
+                                event.payload,
+                            )
+                        )
+            if stored and batch.audience_of is not None:
+                await outbox.add_for_events(conn, stored, batch.audience_of)
         if batch.geofence_state:
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    """insert into geofence_state
-                           (device_id, place_id, airport, inside, since, dwell_since)
-                       values (%s, %s, %s, %s, %s, %s)
+                    """insert into geofence_state (device_id, place_id, airport, inside, since,
+                           dwell_since, exit_since, pending_fixes)
+                       values (%s, %s, %s, %s, %s, %s, %s, %s)
                        on conflict (device_id, place_id, airport) do update set
                          inside = excluded.inside, since = excluded.since,
-                         dwell_since = excluded.dwell_since""",
+                         dwell_since = excluded.dwell_since, exit_since = excluded.exit_since,
+                         pending_fixes = excluded.pending_fixes""",
                     [
-                        (g.device_id, g.place_id, g.airport, g.inside, g.since, g.dwell_since)
+                        (
+                            g.device_id,
+                            g.place_id,
+                            g.airport,
+                            g.inside,
+                            g.since,
+                            g.dwell_since,
+                            g.exit_since,
+                            min(max(g.pending_fixes, 0), 100),
+                        )
                         for g in batch.geofence_state
                     ],
                 )
@@ -238,7 +336,13 @@ _Unit = tuple[Literal["position", "event", "geofence_state"], int]
 
 
 def _sub_batch(batch: Batch, units: Sequence[_Unit]) -> Batch:
-    out = Batch()
+    out = Batch(
+        audience_of=batch.audience_of,
+        watch=batch.watch,
+        battery=batch.battery,
+        offline=batch.offline,
+        offline_grace_s=batch.offline_grace_s,
+    )
     for kind, i in units:
         if kind == "position":
             out.positions.append(batch.positions[i])

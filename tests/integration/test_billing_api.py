@@ -241,3 +241,63 @@ async def test_place_and_circle_limits_in_the_api(db_url: str) -> None:
             assert resp.status == 400
         async with http.get(f"{base}/circles/{circle}/places") as resp:
             assert [p["name"] for p in await resp.json()] == ["home", "school"]
+
+
+async def test_one_free_trial_per_payer_where_subscriptions_enter(db_url: str) -> None:
+    """Issue 12: the webhook revokes a repeat trial of the same payer within 12 months (the
+    subscription is kept, its trial features end at once); the admin API refuses it (409)."""
+    owner = services.unique("acct")
+    first_circle, second_circle, store_circle = (services.unique("circle") for _ in range(3))
+    with services.connect() as conn:
+        for circle in (first_circle, second_circle, store_circle):
+            admin.add_circle(conn, circle, owner)
+    payer = services.unique("cus")
+    s = settings(db_url)
+    now = int(time.time())
+
+    def trialing(sub_id: str, circle: str) -> dict[str, Any]:
+        sub = stripe_subscription(sub_id, circle, "gold", status="trialing")
+        sub["customer"] = payer
+        sub["trial_end"] = now + 10 * 86400
+        return sub
+
+    first_id, second_id = services.unique("sub"), services.unique("sub")
+    async with services.running_gateway(s), aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{s.http.port}/webhooks/stripe"
+        for i, (sub_id, circle) in enumerate(
+            [(first_id, first_circle), (second_id, second_circle)]
+        ):
+            body = stripe_event(
+                services.unique("evt"),
+                "customer.subscription.created",
+                now - 60 + i,
+                trialing(sub_id, circle),
+            )
+            headers = {"Content-Type": "application/json", "Stripe-Signature": sign(body, now)}
+            async with http.post(url, data=body, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+        doc = {
+            "circle": store_circle,
+            "subscriptions": [
+                {
+                    "id": services.unique("sub"),
+                    "plan": "gold",
+                    "cycle": "monthly",
+                    "started_at": datetime.now(UTC).isoformat(),
+                    "trial_end": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
+                    "current_period_end": (datetime.now(UTC) + timedelta(days=37)).isoformat(),
+                    "payer": payer,
+                }
+            ],
+        }
+        async with http.put(
+            f"http://127.0.0.1:{s.http.port}/v1/admin/circles/{store_circle}/subscriptions",
+            json=doc,
+            headers=AUTH,
+        ) as resp:
+            assert resp.status == 409, await resp.text()
+            assert "trial" in (await resp.json())["detail"]
+    revoked = dict(
+        rows("select id, trial_revoked_at is not null from subscriptions where payer = %s", payer)
+    )
+    assert revoked == {first_id: False, second_id: True}
