@@ -19,11 +19,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gateway.store import accounts as accounts_store
 from gateway.store import admin
 from protocols import simulate as sim
 from protocols.watch import SPEC as WATCH_SPEC
 
 from .. import services
+from .live_client import SseReader
 from .mailbox import Inbox, smtp_server
 from .member_client import Api
 from .test_alerts import HOME, Listener, circle_with_place, offset
@@ -164,10 +166,19 @@ async def test_device_alarms_reach_in_plan_members_once(
     assert "alarm:removing" in kinds
     s = services.settings(db_url, **notify_settings(port))
     member_topics = {a: f"circles/{circle}/members/{a}/alerts" for a in (first, second, third)}
+    async with services.connect_async() as conn:  # the second member's app, signed in
+        token, _ = await accounts_store.create_token(
+            conn, second, "app", datetime.now(UTC) + timedelta(hours=1)
+        )
     async with (
         services.running_gateway(s),
         Listener(f"circles/{circle}/members/+/alerts") as app,
+        aiohttp.ClientSession() as http,
     ):
+        stream = await SseReader.open(
+            http, f"http://127.0.0.1:{s.http.port}/v1/circles/{circle}/live", token
+        )
+        assert (await stream.next()).kind == "snapshot"
         await send_three_times(s.ports.gt06, GT06_SOS, sim.gt06_login(imei, 1), 10)
         reply = b"[3G*" + watch_id.encode() + b"*0002*AL]"
         await send_three_times(s.ports.watch, watch_al(watch_id), None, len(reply))
@@ -178,7 +189,12 @@ async def test_device_alarms_reach_in_plan_members_once(
             ),
             within=20,
         )
+        live = [(await stream.until("alert")).data["type"] for _ in kinds]
         await asyncio.sleep(2.0)  # anything more would have come by now
+        with pytest.raises(TimeoutError):
+            await stream.until("alert", within=1.0)  # and no repeat on the stream either
+        stream.close()
+    assert Counter(live) == Counter(kinds)  # the live stream too, each alarm once
     for member in (first, second):
         got = Counter(a["type"] for a in app.of(member_topics[member]))
         assert got == Counter(kinds), (member, got, app.received)
