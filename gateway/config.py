@@ -244,7 +244,7 @@ class NotifySettings:
     (tracking stopped / back online), phone battery low, the billing notices job."""
 
     #: the live page linked from every email
-    live_url: str = "http://localhost:8080/"
+    live_url: str = "http://127.0.0.1:8088/"
     #: the delivery worker: rows claimed at once, how long a claim holds (a process that died
     #: holding one frees it after this), attempts before a row is dead-lettered, backoff
     batch: int = 100
