@@ -134,8 +134,10 @@ ENCODERS: Mapping[str, Mapping[str, Encoder]] = {
         "raw": _teltonika(_text),
     },
     "h02": {
-        # H02 has no documented "locate now"; the interval command is the usual poke
+        # locate CR (HuaSunTeK V1.0.5 §四.2), reboot R1 (ST-901 "Cold Start Command R1")
+        "locate": lambda t, _: h02.locate_now(t.device_key),
         "interval": lambda t, a: h02.set_interval(t.device_key, _seconds(a), at=t.now),
+        "reboot": lambda t, _: h02.reboot(t.device_key, at=t.now),
         "engine_stop": lambda t, _: h02.engine_stop(t.device_key, at=t.now),
         "engine_resume": lambda t, _: h02.engine_resume(t.device_key, at=t.now),
         "raw": _h02_raw,

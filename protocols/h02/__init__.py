@@ -9,7 +9,14 @@ from __future__ import annotations
 from protocols.base import Detection, ProtocolSpec, Session, SessionState, Transport
 
 from ._decoder import KNOTS_TO_KMH, BinaryFlag, decode_frame
-from ._encoder import encode_command, engine_resume, engine_stop, set_interval
+from ._encoder import (
+    encode_command,
+    engine_resume,
+    engine_stop,
+    locate_now,
+    reboot,
+    set_interval,
+)
 from ._framer import (
     BINARY_MAX_SIZE,
     BINARY_SIZE,
@@ -36,7 +43,9 @@ __all__ = [
     "encode_command",
     "engine_resume",
     "engine_stop",
+    "locate_now",
     "new_session",
+    "reboot",
     "set_interval",
 ]
 

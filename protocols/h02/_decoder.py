@@ -2,9 +2,12 @@
 
 Sources: "G20LS Protocol Document (2023 CANTRACK PROTOCOL)" sections 1.2.2 (response
 structure), 2.1 (V1), 2.2 (V3), 2.3 (V5), 2.4 (HTBT), 2.5 (ICCID), 3.1 (V4 command replies);
-the H02 "Protocol" document (scribd 470158848) §2-3 (command and "Confirm Message" layouts);
-the coordinate forms and the VP1 / V19 layouts as real devices send them (captures named in
-``docs/protocols.md``). Speed is in knots (1 knot = 1.852 km/h).
+the H02 "Protocol" document of the SinoTrack ST-901/902/906 family (scribd 470158848) §2-3
+(command and "Confirm Message" layouts) and its "standard mode record" (the 32-byte binary
+form); "GPS Tracker Platform Communication Protocol V1.0.5" (Shenzhen HuaSunTeK, 2017, listed
+for h02 on traccar.org/protocols) §三.0 (VP1), §三.2 (XT), §三.3 (VI1); the coordinate forms
+and the V19 layout as real devices send them (captures named in ``docs/protocols.md``).
+Speed is in knots (1 knot = 1.852 km/h).
 
 Coordinates come as ``ddmm.mmmm`` / ``dddmm.mmmm`` with any number of leading zeros dropped
 (``809.0010`` is 8°09.0010'), as ``ddmmmmmm`` without the point, or as ``-dd-mm.mmmm`` (the
@@ -14,7 +17,11 @@ latitude and ``E``/``W`` for a longitude.
 Binary form (``$``): device id 5 bytes BCD, hhmmss and ddmmyy BCD, latitude ``ddmmmmmm``
 (4 bytes BCD), one byte (battery/reserved), longitude ``dddmmmmmm`` (9 BCD digits) and a
 flag nibble (bit 3 east, bit 2 north, bit 1 valid), speed (3 digits, knots) and course
-(3 digits) BCD, 4 status bytes: 29 bytes, then a tail of device-dependent length (ignored).
+(3 digits) BCD, 4 status bytes: 29 bytes, then a tail of device-dependent length. The
+ST-901 document's 32-byte "standard mode record" ends with a user alarm flag, a reserved
+byte and a record number (bytes 29-31); the 45-byte captures hold other values there (byte
+31 looks like a signal level), and the framer hands over only the first 32 bytes, so bytes
+29-31 are kept raw in ``tail`` and the rest of a longer tail is not seen.
 """
 
 from __future__ import annotations
@@ -51,6 +58,12 @@ NO_DATE = "000000"
 NO_POINT_DECIMALS = 4
 #: text types with the V1 field layout
 V1_TYPES = frozenset({"V1", "V2", "VI1"})
+#: VI1 of the HuaSunTeK document (§三.3): the address coding scheme (``0`` GB2312, ``1``
+#: unicode) stands where V1 has the validity letter
+VI1_CODES = frozenset("0123456789")
+#: VP1 LBS form: the cells ``lac,cid,level`` each end with ``Y`` (HuaSunTeK §三.0)
+VP1_CELL_END = "Y"
+VP1_CELL_FIELDS = 3
 #: first ICCID digits (ITU-T E.118: 89 = telecom)
 ICCID_PREFIX = "89"
 ICCID_MIN_DIGITS = 19
@@ -193,6 +206,10 @@ def _v1(key: str, kind: str, rest: list[str], frame: bytes) -> Message:
         attrs["status"] = rest[10]
     if len(rest) > 11:
         attrs["data"] = ",".join(rest[11:])
+    if kind == "VI1" and f[1] in VI1_CODES:
+        # HuaSunTeK §三.3: a coding scheme, not a validity letter; the fix is not said valid
+        attrs["code"] = int(f[1])
+        f[1] = ""
     if not f[0] or not f[8] or f[8] == NO_DATE:
         return _no_fix(key, kind, attrs)
     return _fix(key, kind, f, attrs, frame)
@@ -216,21 +233,32 @@ def _v19(key: str, rest: list[str], frame: bytes) -> Message:
 
 
 def _vp1(key: str, rest: list[str], frame: bytes) -> Message:
-    """VP1: ``V,mcc,mnc,<cells>`` (LBS) or ``A|B,lat,N,lon,E,speed,course,ddmmyy``, a fix
-    with a date and no time of day: timed at 00:00:00 UTC of that date (``date_only``)."""
+    """VP1 (HuaSunTeK §三.0): ``V,mcc,mnc,lac,cid,levelY...`` (LBS) or
+    ``A|B,lat,N,lon,E,speed,course,ddmmyy[,status,...]``, a fix with a date and no time of
+    day: timed at 00:00:00 UTC of that date (``date_only``)."""
     if len(rest) < 4:
         raise _fail(f"VP1 with {len(rest) - 1} fields", frame)
     if rest[1] == "V":
         attrs: dict[str, AttributeValue] = {"type": "VP1", "data": ",".join(rest[4:])}
         if rest[2].isdigit() and rest[3].isdigit():
             attrs.update(mcc=int(rest[2]), mnc=int(rest[3]))
+            cells = [c.split(",") for c in str(attrs["data"]).split(VP1_CELL_END) if c]
+            if cells and all(
+                len(c) == VP1_CELL_FIELDS and all(v.isdigit() for v in c) for c in cells
+            ):
+                attrs["cell_count"] = len(cells)
         return DeviceInfo(
             device_key=key, protocol=PROTOCOL, kind="cell", attributes=MappingProxyType(attrs)
         )
     if len(rest) < 9:
         raise _fail(f"VP1 fix with {len(rest) - 1} fields", frame)
     f = ["000000", *rest[1:8], rest[8]]
-    return _fix(key, "VP1", f, {"type": "VP1", "date_only": True}, frame)
+    fix_attrs: dict[str, AttributeValue] = {"type": "VP1", "date_only": True}
+    if len(rest) > 9:
+        fix_attrs["status"] = rest[9]
+    if len(rest) > 10:
+        fix_attrs["data"] = ",".join(rest[10:])
+    return _fix(key, "VP1", f, fix_attrs, frame)
 
 
 def _cells(kind: str, fields: list[str]) -> dict[str, AttributeValue]:
@@ -305,6 +333,11 @@ def _decode_text(frame: bytes, state: SessionState) -> list[Message]:
             Heartbeat(device_key=key, protocol=PROTOCOL, attributes=MappingProxyType(attrs)),
             Reply(data=frame, acks_data=False),
         ]
+    if kind == "XT":
+        # HuaSunTeK §三.2: ``*XX,<id>,XT#`` is the heartbeat (no reply); fields some devices
+        # add (``XT,V,0,0``, ``XT,2``: traccar#2131, #3076) are kept raw
+        extra: dict[str, AttributeValue] = {"data": ",".join(fields[3:])} if fields[3:] else {}
+        return [Heartbeat(device_key=key, protocol=PROTOCOL, attributes=MappingProxyType(extra))]
     if kind == "LINK":
         # LINK,hhmmss,rssi,satellites,battery%,steps,turnovers,ddmmyy,status (watch-style
         # status report; captures in traccar/traccar#1173 and #1390)
@@ -341,8 +374,8 @@ def _position_v4(key: str, body: list[str], frame: bytes) -> Position:
 def _decode_binary(frame: bytes, state: SessionState) -> list[Message]:
     digits = bcd_digits(frame[1:16]) or ""
     lon_digits = frame[17:22].hex()
-    tail = bcd_digits(frame[22:25])
-    if len(digits) != 30 or not lon_digits[:9].isdigit() or tail is None:
+    motion = bcd_digits(frame[22:25])
+    if len(digits) != 30 or not lon_digits[:9].isdigit() or motion is None:
         raise _fail("binary frame is not BCD", frame)
     flags = int(lon_digits[9], 16)
     key = digits[:10]
@@ -367,10 +400,15 @@ def _decode_binary(frame: bytes, state: SessionState) -> list[Message]:
             lat=lat,
             lon=lon,
             valid=bool(flags & BinaryFlag.VALID),
-            speed_kmh=int(tail[:3]) * KNOTS_TO_KMH,
-            course_deg=float(int(tail[3:6])),
+            speed_kmh=int(motion[:3]) * KNOTS_TO_KMH,
+            course_deg=float(int(motion[3:6])),
             attributes=MappingProxyType(
-                {"type": "binary", "battery": frame[16], "status": frame[25:29].hex().upper()}
+                {
+                    "type": "binary",
+                    "battery": frame[16],
+                    "status": frame[25:29].hex().upper(),
+                    "tail": frame[29:32].hex().upper(),
+                }
             ),
         )
     ]

@@ -3,7 +3,8 @@
 Binary form (``$``): 29 bytes of documented core (see ``_decoder``), then a tail whose length
 depends on the device: 3 bytes in the 32-byte form, 8 on a captured 37-byte frame (traccar.org
 forum topic "Parsing Issue H02 protocol"), 16 on the 45-byte frames captured in
-traccar/traccar#2482 and #2780, 18 on the 47-byte form of traccar/traccar#5703. Nothing in
+traccar/traccar#2482 and #2780, 18 on the 47-byte form of traccar/traccar#5703, 22 on the
+51-byte frame of a CJ730 Plus 4G logged in traccar/traccar#5417. Nothing in
 the frame gives its length, so the framer cuts 32 bytes and then treats up to
 ``BINARY_MAX_SIZE - BINARY_SIZE`` further bytes as the frame's tail until a real next frame
 starts.
@@ -20,9 +21,10 @@ TEXT_END = b"#"
 BINARY_START = b"$"
 #: bytes cut for a binary frame (the 29-byte documented core and a 3-byte tail)
 BINARY_SIZE = 32
-#: longest binary variant reported (47 bytes, traccar/traccar#5703); bytes up to this far
-#: after a binary frame's start are its tail, not garbage
-BINARY_MAX_SIZE = 47
+#: longest binary variant reported (51 bytes, the CJ730 Plus 4G of traccar/traccar#5417);
+#: bytes up to this far after a binary frame's start are its tail, not garbage (which the
+#: listener counts against ``limits.max_garbage_bytes`` for the connection's life)
+BINARY_MAX_SIZE = 51
 #: bytes after ``$`` that must repeat the previous binary frame's id for a ``$`` inside a
 #: tail to start a frame
 BINARY_ID_SIZE = 5

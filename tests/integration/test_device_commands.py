@@ -5,8 +5,9 @@ connects, and one whose device never connects expires.
 
 Answers used (sources named beside them in the protocols' unit tests): GT06 0x21 "Relay ON
 success" ([VL03] §7), Teltonika Codec 12 getinfo command and response (wiki "Codec 12"), H02
-V4 reset reply (H02 protocol §3.2), TK103 ``jt`` confirmation (eusonlito/GPS-Tracker#114),
-the watch's command echo (4P-Touch SeTracker protocol, part II).
+V4 reset reply (G20LS §3.2) and V4 CR reply (HuaSunTeK V1.0.5 §四.2), TK103 ``jt``
+confirmation (eusonlito/GPS-Tracker#114), the watch's command echo (4P-Touch SeTracker
+protocol, part II).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from protocols import simulate as sim
 from protocols.gt06 import encode_command as gt06_command
 from protocols.teltonika import encode_codec12_udp_command
 from tests.unit.protocols.test_gt06_breadth import RESPONSE_21
-from tests.unit.protocols.test_h02 import V1, V4_RESET
+from tests.unit.protocols.test_h02 import V1, V4_CR_HST, V4_RESET
 from tests.unit.protocols.test_teltonika_messages import (
     C12_GETINFO,
     C12_GETINFO_RESPONSE,
@@ -220,6 +221,13 @@ async def test_h02_round_trip_with_the_cli_waiting(
         # a command the protocol has no encoder for is refused before it is queued
         refused = ["commands", "send", "--device", imei, "--command", "find"]
         assert await asyncio.to_thread(cli.main, refused) == 2
+        # locate: CR without a time (HuaSunTeK V1.0.5 §四.2), answered by V4,CR
+        locate = await queue(device_id, "locate")
+        cr = b"*HQ," + imei.encode() + b",CR#"
+        assert await client.read_until(cr, 15) == cr
+        await client.send(V4_CR_HST.replace(b"353505910449999", imei.encode()))
+        done = await wait_state(locate, "answered")
+        assert done.response == {"command": "CR", "text": ""}
         await services.wait_until(lambda: services.count_positions(device_id) == 1)
         await client.close()
 

@@ -36,7 +36,8 @@ STREAMS: dict[str, bytes] = {
     + test_gt06.HEARTBEAT_VL03,
     "teltonika": test_teltonika.IMEI + test_teltonika.C8_EX3 + test_teltonika.C16,
     "h02": test_h02.V1 + test_h02.HTBT + test_h02.BIN_V1,
-    # every h02 path: V19/NBR, no_fix, binary 32/37/45 with tails, V4 with a fix, V5, XT
+    # every h02 path: V19/NBR, no_fix, binary 32/37/45/51 with tails, V4 with a fix, V5,
+    # XT, VP1 (fix and cells), VI1 with its coding scheme
     "h02_breadth": test_h02.NBR_V19_REAL
     + test_h02.BIN45_A_REAL
     + test_h02.V1_LBS_ONLY_REAL
@@ -44,7 +45,11 @@ STREAMS: dict[str, bytes] = {
     + test_h02.V4_D1_REAL
     + test_h02.BIN32_VALID_REAL
     + test_h02.V5
-    + test_h02.XT_REAL,
+    + test_h02.XT_REAL
+    + test_h02.BIN51_5417
+    + test_h02.VP1_HST_FIX
+    + test_h02.VP1_HST_LBS
+    + test_h02.VI1_HST,
     "tk103": test_tk103.T230_LOGIN
     + test_tk103.T230_HEARTBEAT
     + test_tk103.T1632

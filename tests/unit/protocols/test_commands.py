@@ -18,7 +18,7 @@ from protocols.teltonika import decode_udp
 from protocols.tk103 import engine_stop
 from tests.unit.protocols.test_gt06 import LOGIN_VL03
 from tests.unit.protocols.test_gt06_breadth import RESPONSE_21
-from tests.unit.protocols.test_h02 import V4_RESET
+from tests.unit.protocols.test_h02 import V4_CR_HST, V4_RESET
 from tests.unit.protocols.test_teltonika_messages import C12_GETINFO, C12_GETINFO_RESPONSE
 from tests.unit.protocols.test_tk103 import T114_JT
 
@@ -79,6 +79,17 @@ def test_text_families() -> None:
     assert encode("h02", "raw", "S71,22,30", target("4209950057")) == (
         b"*HQ,4209950057,S71,075244,22,30#"
     )
+    # locate CR without a time (HuaSunTeK V1.0.5 §四.2), reboot R1 (ST-901 "Cold Start")
+    assert encode("h02", "locate", None, target("4209950057")) == b"*HQ,4209950057,CR#"
+    assert encode("h02", "reboot", None, target("4209950057")) == b"*HQ,4209950057,R1,075244#"
+    assert supported("h02") == (
+        "locate",
+        "interval",
+        "reboot",
+        "engine_stop",
+        "engine_resume",
+        "raw",
+    )
     assert encode("tk103", "engine_stop", None, target("868166054696190")) == engine_stop(
         "868166054696190"
     )
@@ -111,6 +122,8 @@ def test_answers_are_recognised() -> None:
     v4_answer = response(v4)
     assert v4_answer is not None
     assert v4_answer["text"] == "RESET OK"
+    (cr,) = registry.get("h02").new_session("tcp", None).receive(V4_CR_HST)
+    assert response(cr) == {"command": "CR", "text": ""}
     tel = registry.get("teltonika").new_session("tcp", None)
     tel.receive(bytes.fromhex("000F333536333037303432343431303133"))
     (c12,) = tel.receive(C12_GETINFO_RESPONSE)

@@ -2,15 +2,19 @@
 
 Source of the text samples: "G20LS Protocol Document (2023 CANTRACK PROTOCOL)" —
 §1.2.2 / §2.1 (V1 example), §2.2 (V3 example), §2.4 (HTBT example and server response),
-§2.5 (ICCID example), §3.2 (V4 "reset" command reply). Further REAL samples are device
-output users pasted in public threads (named beside each constant). ``BIN_V1``,
-``BIN_SW``, ``V1_MOVING`` and ``V1_SOUTH_WEST`` are BUILT from documented field layouts,
-and say so; ``BIN_REAL`` is a captured binary frame.
+§2.5 (ICCID example), §3.2 (V4 "reset" command reply); "GPS Tracker Platform Communication
+Protocol V1.0.5" (Shenzhen HuaSunTeK, 2017, listed for h02 on traccar.org/protocols; "the
+HuaSunTeK document") — its examples of VP1, V1, XT, VI1, ALRM, S20, CR and V4; the H02
+"Protocol" document of the SinoTrack ST-901 family (scribd 470158848; "the ST-901
+document") — its binary "standard mode record" and its S20/D1/R1 commands. Further REAL
+samples are device output users pasted in public threads (named beside each constant).
+``BIN_V1``, ``BIN_SW``, ``V1_MOVING`` and ``V1_SOUTH_WEST`` are BUILT from documented field
+layouts, and say so; ``BIN_REAL`` is a captured binary frame.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -22,6 +26,8 @@ from protocols.h02 import (
     encode_command,
     engine_resume,
     engine_stop,
+    locate_now,
+    reboot,
     set_interval,
 )
 from protocols.model import DeviceInfo, Heartbeat, Position, Rejected, Reply
@@ -105,6 +111,56 @@ V4_D1_REAL = (
 BIN_V1 = bytes.fromhex("2486520503031454521008152240551864113583238e000000fffffbffff0001")
 #: BUILT binary southern/western variant: flags nibble 2 (valid only), 12 knots, course 270
 BIN_SW = bytes.fromhex("24123456789001020331122433521234501511250002012270fffffbffff0002")
+
+# --- "GPS Tracker Platform Communication Protocol V1.0.5" (HuaSunTeK): the document's own
+# examples, with the PDF's line breaks removed ----------------------------------------------
+
+#: §三.0 VP1, GPS form (the status and the power after the date)
+VP1_HST_FIX = b"*HQ,353505910449999,VP1,A,2239.4210,N,11400.8825,E,0.00,348,180814,FFFFFFFF,90#"
+#: §三.0 VP1, LBS form: mcc, mnc, then lac,cid,level cells each ended by ``Y``
+VP1_HST_LBS = b"*HQ,353505910449999,VP1,V,460,0,9376,8532,99Y9876,4357,99Y0,0,99Y#"
+#: §三.1 V1 with power, cell count and three cells (the blank before ``#`` is the document's)
+V1_HST = (
+    b"*HQ,353505910449999,V1,052825,A,2239.4210,N,11400.8825,E,0.00,348,180814,FFFFFFFF,90,3,"
+    b"460,0,9376,8532,9876,4357,0,0 #"
+)
+#: §三.2 XT heartbeat
+XT_HST = b"*HQ,353505910449999,XT#"
+#: §三.3 VI1 "Location request": the coding scheme ``0`` where V1 has the validity letter
+VI1_HST = (
+    b"*HQ,353505910449999,VI1,052825,0,2239.4210,N,11400.8825,E,0.00,348,180814,FFFFFFFF,1CC,"
+    b"0,25FC,F48,90,  25FC-F48-10|  25FC-F48-6| 25FC-F48-7#"
+)
+#: §三.5 ALRM (SOS alarm): documented, not decoded
+ALRM_HST = (
+    b"*HQ,353505910449999,ALRM,1,052825,0,2239.4210,N,11400.8825,E,0.00,348,180814,FFFFFFFF,"
+    b"1CC,0,25FC,F48,90,  5FC-F48-10|  25FC-F48-6| 25FC-F48-7#"
+)
+#: §四.1 the device's V4 after cutting fuel and power (ret 80 = success) with its position
+V4_S20_HST = (
+    b"*HQ,2020916012,V4,S20,80,130305,050316,A,2212.8745,N,11346.6574,E,14.28,028,220902,"
+    b"F7FFFBFF, 460,000,27A6,0F70#"
+)
+#: §四.2 the answer to CR (the document writes the id as YYYYYYYYYY; its examples' id here)
+V4_CR_HST = b"*HQ,353505910449999,V4,CR#"
+
+#: ST-901 document, "standard mode record (binary system V1 general message)" example: id
+#: 1030731001, 05:03:16 22-09-02, 22°12.8745' N, 113°46.6574' E, nibble C, 14 knots, course
+#: 028, status FFFFFBFF, user alarm flag FF, reserved 00; the record number is not given in
+#: the example (00 here, BUILT)
+BIN32_ST901_DOC = bytes.fromhex("2410307310010503162209022212874500113466574c014028fffffbffff0000")
+
+#: REAL, traccar/traccar issue #981: a device's text V1 and its 32-byte binary frame
+V1_981_REAL = b"*HQ,4300249211,V1,085849,A,2346.8586,N,09024.7544,E,0.00,000,181114,FFE7FBFF#"
+BIN32_981_REAL = bytes.fromhex("2443002492110858591811142346858600090247544e000000ffe7fbffff0000")
+#: traccar/traccar issue #5417 (CJ730 Plus 4G, 2024-09-21 log): a 51-byte binary frame and the
+#: device's V4 to an S20 command; the issue masks id and degree digits with ``x`` -- filled
+#: with ``0`` here (BUILT digits), everything else as logged
+BIN51_5417 = bytes.fromhex(
+    "2473400000002343152009240032143600000213275e000176f7ffffffff041f000000000001cc00ff000015"
+    "007d0000000035"
+)
+V4_S20_5417 = b"*HQ,7340000000,V4,S20,034313,1,1#"
 
 
 def session() -> Session:
@@ -371,7 +427,8 @@ V1_ZERO_DATE_REAL = bytes.fromhex(
     "2c30373731342e363031322c452c302e30302c302c3030303030302c46464642464646462c3139352c3332"
     "2c313365642c6632643323200d0a"
 )
-#: REAL, traccar/traccar issue #2131 and #3076: ``XT`` frames (not documented, not decoded)
+#: REAL, traccar/traccar issue #2131 and #3076: ``XT`` frames with fields after the type
+#: (the HuaSunTeK document's heartbeat has none)
 XT_V_REAL = bytes.fromhex("2a48512c3335353438383032303739333937342c58542c562c302c30230d0a")
 XT_REAL = bytes.fromhex("2a48512c3335333530363131323435373636382c58542c3223")
 #: REAL, traccar/traccar issue #2482 (TK-909): one TCP read holding an NBR and a V19 frame
@@ -596,19 +653,132 @@ def test_poison_values_are_malformed(bad: bytes) -> None:
     assert not s.failed
 
 
-def test_vp1_forms() -> None:
-    # BUILT from the VP1 layouts (LBS ``V,mcc,mnc,cells`` and a fix with a date only): no
-    # public capture was found.
-    lbs = b"*hq,355488020930796,VP1,V,460,0,9520,3671,116Y9520,3672,114#"
-    (info,) = feed_three_ways(session, lbs)
-    assert isinstance(info, DeviceInfo)
-    assert (info.kind, info.attributes["mcc"], info.attributes["mnc"]) == ("cell", 460, 0)
-    fix = b"*hq,355488020930796,VP1,A,2234.0297,N,11405.9101,E,0.00,0.00,080713#"
-    (pos,) = feed_three_ways(session, fix)
+def test_vp1_fix_from_the_document() -> None:
+    # HuaSunTeK §三.0 "Real-time location (Simple Version-New)": no time of day in the frame
+    (pos,) = feed_three_ways(session, VP1_HST_FIX)
     assert isinstance(pos, Position)
-    assert pos.fix_time == datetime(2013, 7, 8, tzinfo=UTC)
-    assert pos.attributes["date_only"] is True
-    assert pos.lat == pytest.approx(22 + 34.0297 / 60)
+    assert pos.device_key == "353505910449999"
+    assert pos.fix_time == datetime(2014, 8, 18, tzinfo=UTC)
+    assert pos.lat == pytest.approx(22 + 39.4210 / 60)
+    assert pos.lon == pytest.approx(114 + 0.8825 / 60)
+    assert (pos.valid, pos.speed_kmh, pos.course_deg) == (True, 0.0, 348.0)
+    assert pos.attributes == {
+        "type": "VP1",
+        "date_only": True,
+        "status": "FFFFFFFF",
+        "data": "90",
+    }
+
+
+def test_vp1_lbs_from_the_document() -> None:
+    # HuaSunTeK §三.0: "GSM BaseStation data separated by Y", each cell lac,cid,level
+    (info,) = feed_three_ways(session, VP1_HST_LBS)
+    assert isinstance(info, DeviceInfo)
+    assert (info.kind, info.device_key) == ("cell", "353505910449999")
+    assert (info.attributes["mcc"], info.attributes["mnc"]) == (460, 0)
+    assert info.attributes["cell_count"] == 3
+    assert info.attributes["data"] == "9376,8532,99Y9876,4357,99Y0,0,99Y"
+    # cells that are not three numbers each are kept raw, uncounted
+    (odd,) = session().receive(VP1_HST_LBS.replace(b"99Y0,0,99Y", b"99Y0,99Y"))
+    assert isinstance(odd, DeviceInfo)
+    assert "cell_count" not in odd.attributes
+
+
+def test_vi1_with_a_coding_scheme_where_v1_has_the_validity() -> None:
+    # HuaSunTeK §三.3: VI1,HHmmss,Code,latitude,... -- Code 0 = GB2312 (of the address the
+    # server may send back); the frame does not say whether the fix is valid
+    (pos,) = feed_three_ways(session, VI1_HST)
+    assert isinstance(pos, Position)
+    assert pos.device_key == "353505910449999"
+    assert pos.fix_time == datetime(2014, 8, 18, 5, 28, 25, tzinfo=UTC)
+    assert pos.lat == pytest.approx(22 + 39.4210 / 60)
+    assert pos.lon == pytest.approx(114 + 0.8825 / 60)
+    assert (pos.valid, pos.course_deg) == (False, 348.0)
+    assert (pos.attributes["type"], pos.attributes["code"]) == ("VI1", 0)
+    assert pos.attributes["status"] == "FFFFFFFF"
+    assert str(pos.attributes["data"]).startswith("1CC,0,25FC,F48,90,")
+    # a VI1 with the validity letter (as V1) still reads it; any other letter is malformed
+    (valid,) = session().receive(VI1_HST.replace(b"052825,0,", b"052825,A,"))
+    assert isinstance(valid, Position)
+    assert valid.valid is True
+    assert "code" not in valid.attributes
+    (bad,) = session().receive(VI1_HST.replace(b"052825,0,", b"052825,X,"))
+    assert isinstance(bad, Rejected)
+    assert isinstance(bad.error, Malformed)
+
+
+def test_v1_of_the_huasuntek_document() -> None:
+    # §三.1: power, the cell count and three cells after the status (raw); a blank before '#'
+    (pos,) = feed_three_ways(session, V1_HST)
+    assert isinstance(pos, Position)
+    assert pos.fix_time == datetime(2014, 8, 18, 5, 28, 25, tzinfo=UTC)
+    assert pos.valid is True
+    assert pos.attributes["status"] == "FFFFFFFF"
+    assert pos.attributes["data"] == "90,3,460,0,9376,8532,9876,4357,0,0 "
+
+
+def test_binary_standard_record_of_the_st901_document() -> None:
+    # ST-901 document, "standard mode record" example: N, E and the A/V bit 0 (nibble C)
+    (pos,) = feed_three_ways(session, BIN32_ST901_DOC)
+    assert isinstance(pos, Position)
+    assert pos.device_key == "1030731001"
+    assert pos.fix_time == datetime(2002, 9, 22, 5, 3, 16, tzinfo=UTC)
+    assert pos.lat == pytest.approx(22 + 12.8745 / 60)
+    assert pos.lon == pytest.approx(113 + 46.6574 / 60)
+    assert pos.valid is False
+    assert pos.speed_kmh == pytest.approx(14 * 1.852)
+    assert pos.course_deg == 28.0
+    # user alarm flag FF, reserved 00, record number (not given in the example) 00
+    assert pos.attributes == {
+        "type": "binary",
+        "battery": 0,
+        "status": "FFFFFBFF",
+        "tail": "FF0000",
+    }
+
+
+def test_real_binary_beside_its_text_frame() -> None:
+    # traccar/traccar#981: the same device's text V1 and 32-byte binary frame 10 s later
+    (text,) = feed_three_ways(session, V1_981_REAL)
+    (binary,) = feed_three_ways(session, BIN32_981_REAL)
+    assert isinstance(text, Position)
+    assert isinstance(binary, Position)
+    assert text.device_key == binary.device_key == "4300249211"
+    assert binary.fix_time == datetime(2014, 11, 18, 8, 58, 59, tzinfo=UTC)
+    assert binary.lat == pytest.approx(text.lat)
+    assert binary.lon == pytest.approx(text.lon)
+    assert binary.valid is text.valid is True
+    assert (binary.attributes["status"], text.attributes["status"]) == ("FFE7FBFF",) * 2
+    assert binary.attributes["tail"] == "FF0000"
+
+
+def test_51_byte_binary_frames_leave_no_garbage() -> None:
+    # traccar/traccar#5417 (CJ730 Plus 4G): a 51-byte binary frame; the issue masks some id
+    # and coordinate digits, filled with 0 here (those digits are BUILT, the rest is real)
+    (pos,) = feed_three_ways(session, BIN51_5417)
+    assert isinstance(pos, Position)
+    assert pos.fix_time == datetime(2024, 9, 20, 23, 43, 15, tzinfo=UTC)
+    assert (pos.valid, pos.speed_kmh, pos.course_deg) == (True, 0.0, 176.0)
+    assert pos.attributes["status"] == "F7FFFFFF"
+    # traccar logged xx.53573, xx.35546 for it: the unmasked minutes
+    assert pos.lat % 1 == pytest.approx(0.53573, abs=1e-5)
+    assert pos.lon % 1 == pytest.approx(0.35546, abs=1e-5)
+    framer = H02Framer()
+    assert len(BIN51_5417) == 51
+    assert framer.feed(BIN51_5417 * 3 + V4_S20_5417) == [BIN51_5417[:32]] * 3 + [V4_S20_5417]
+    assert framer.skipped == 0
+    # past 51 bytes the tail ends: further bytes are garbage again
+    framer = H02Framer()
+    assert framer.feed(BIN51_5417 + b"\x00\x01" + V4_S20_5417) == [BIN51_5417[:32], V4_S20_5417]
+    assert framer.skipped == 2
+
+
+def test_real_short_v4_reply() -> None:
+    # traccar/traccar#5417: the device's V4 to an S20 command (id digits masked: BUILT 0s)
+    (reply,) = feed_three_ways(session, V4_S20_5417)
+    assert isinstance(reply, DeviceInfo)
+    assert reply.kind == "command_reply"
+    assert (reply.attributes["command"], reply.attributes["text"]) == ("S20,034313", "1,1")
 
 
 # --- commands (issue 13) ----------------------------------------------------------------
@@ -639,13 +809,65 @@ def test_engine_commands_and_framing() -> None:
     assert H02Framer().feed(engine_stop("4300249398", at=AT)) == [b"*HQ,4300249398,S20,075244,1,1#"]
 
 
-@pytest.mark.parametrize("frame", [XT_REAL, XT_V_REAL])
-def test_unsupported_type_is_counted_and_keeps_the_session(frame: bytes) -> None:
+DOC_AT = datetime(2024, 1, 1, 13, 3, 5, tzinfo=UTC)
+
+
+def test_engine_commands_are_the_documents_examples() -> None:
+    # HuaSunTeK §四.1: "*HQ,0000000000,S20,130305,1,1#" cuts, "...,1,0#" recovers
+    assert engine_stop("0000000000", at=DOC_AT) == b"*HQ,0000000000,S20,130305,1,1#"
+    assert engine_resume("0000000000", at=DOC_AT) == b"*HQ,0000000000,S20,130305,1,0#"
+    # and the device's confirmation, with the position it was at
+    reply, pos = feed_three_ways(session, V4_S20_HST)
+    assert isinstance(reply, DeviceInfo)
+    assert (reply.kind, reply.attributes["command"]) == ("command_reply", "S20,80")
+    assert isinstance(pos, Position)
+    assert pos.fix_time == datetime(2002, 9, 22, 5, 3, 16, tzinfo=UTC)
+    assert pos.lat == pytest.approx(22 + 12.8745 / 60)
+    assert pos.speed_kmh == pytest.approx(14.28 * 1.852)
+    assert pos.attributes == {"type": "V4", "status": "F7FFFBFF"}
+
+
+def test_locate_now_is_cr_without_a_time() -> None:
+    # HuaSunTeK §四.2: "*HQ,YYYYYYYYYY,CR#", answered "*HQ,YYYYYYYYYY,V4,CR#"
+    assert locate_now("353505910449999") == b"*HQ,353505910449999,CR#"
+    assert locate_now("1", maker="SZ") == b"*SZ,1,CR#"
+    with pytest.raises(ValueError):
+        locate_now("1#")
+    (reply,) = feed_three_ways(session, V4_CR_HST)
+    assert isinstance(reply, DeviceInfo)
+    assert (reply.kind, reply.attributes["command"]) == ("command_reply", "CR")
+
+
+def test_reboot_is_the_cold_start_r1() -> None:
+    # ST-901 document, "Cold Start Command R1": "*XX,YYYYYYYYYY,R1,HHMMSS#",
+    # e.g. "*TH,000000,R1,130305#" (the device sends no answer)
+    assert reboot("000000", at=DOC_AT) == b"*HQ,000000,R1,130305#"
+    assert encode_command("000000", "R1", at=DOC_AT, maker="TH") == b"*TH,000000,R1,130305#"
+    # the server's UTC time, whatever the zone of ``at``
+    assert reboot("1", at=DOC_AT.astimezone(timezone(timedelta(hours=8)))) == b"*HQ,1,R1,130305#"
+
+
+@pytest.mark.parametrize(
+    ("frame", "key", "attributes"),
+    [
+        (XT_HST, "353505910449999", {}),
+        (XT_REAL, "353506112457668", {"data": "2"}),
+        (XT_V_REAL, "355488020793974", {"data": "V,0,0"}),
+    ],
+)
+def test_xt_is_a_heartbeat(frame: bytes, key: str, attributes: dict[str, str]) -> None:
+    # HuaSunTeK §三.2: "HEARTBEAT PACKET (XT)", no reply; the captured devices add fields
+    beat, *rest = feed_three_ways(session, frame)
+    assert beat == Heartbeat(device_key=key, protocol="h02", attributes=attributes)
+    assert rest == []  # "RESPOND FORMAT: no"
+
+
+def test_unsupported_type_is_counted_and_keeps_the_session() -> None:
     s = session()
-    (rejected,) = s.receive(frame)
+    (rejected,) = s.receive(ALRM_HST)
     assert isinstance(rejected, Rejected)
     assert isinstance(rejected.error, UnsupportedMessage)
-    assert "'XT'" in str(rejected.error)
+    assert "'ALRM'" in str(rejected.error)
     assert not rejected.fatal
     assert not s.failed
     (pos,) = s.receive(V1)
