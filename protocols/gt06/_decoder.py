@@ -40,6 +40,7 @@ from ._types import (
     ALARM_KIND,
     ALARM_TYPES,
     COORDINATE_DIVISOR,
+    FOUR_G_TYPES,
     LBS_TYPES,
     LOCATION_TYPES,
     NEIGHBOUR_CELLS,
@@ -51,6 +52,7 @@ from ._types import (
     DoorStatus,
     InfoType,
     MessageType,
+    ModuleStatus,
     TerminalInfo,
     TextEncoding,
 )
@@ -82,6 +84,8 @@ _NEIGHBOUR_4G = struct.Struct(">I8sB")  # LAC, cell id, RSSI ([VL03] §11)
 _PHONE_SIZE = 21  # [VL03] §6 phone number, ASCII, NUL padded
 _WIFI_AP = struct.Struct(">6sB")  # MAC, signal strength ([V5] §5)
 _UNUSED_CELL = (0, 0)  # LAC 0 and cell 0: an empty neighbour slot
+_NO_DATE = (0, 0, 0, 0, 0, 0)  # a device that has no clock yet sends a zero date-time
+_LANGUAGE_SIZE = 2
 
 
 def _fail(message: str, frame: bytes) -> Malformed:
@@ -96,6 +100,21 @@ def _time(fields: tuple[int, ...], frame: bytes) -> datetime:
         )
     except ValueError as exc:
         raise _fail(f"bad date-time {fields[:6]!r}", frame) from exc
+
+
+def _date(reader: Reader) -> datetime | None:
+    """The 6-byte date-time that opens the LBS and WiFi packets; all zero (the device has
+    no time yet: [GT03] §5.3 and §5.7 captures in the tests) is no time, ``None``."""
+    fields = reader.unpack(_DATE, "date-time")
+    if fields == _NO_DATE:
+        return None
+    return _time(fields, reader.data)
+
+
+def _exact_end(reader: Reader, what: str) -> None:
+    """The packets read from the [LL301] contents by analogy must use up their content."""
+    if reader.remaining:
+        raise _fail(f"{reader.remaining} bytes after the {what}", reader.data)
 
 
 def _coordinates(raw_lat: int, raw_lon: int, course: int, frame: bytes) -> tuple[float, float]:
@@ -338,6 +357,8 @@ def _info(reader: Reader, kind: int, state: SessionState) -> list[Message]:
             attrs["io_high"] = bool(door & DoorStatus.IO_HIGH)
         elif info_type == InfoType.RFID:
             attrs["rfid"] = reader.rest().hex()
+        elif info_type == InfoType.SATELLITES:
+            _satellites(reader, attrs)
         else:
             attrs["data"] = reader.rest().hex()
     return [
@@ -347,23 +368,95 @@ def _info(reader: Reader, kind: int, state: SessionState) -> list[Message]:
     ]
 
 
+def _strengths(reader: Reader, what: str) -> tuple[int, str]:
+    """A count byte and that many 1-byte strengths -> (count, ``"s1,s2,..."``)."""
+    count = reader.u8(f"{what} count")
+    return count, ",".join(str(b) for b in reader.take(count, f"{what} strengths"))
+
+
+def _satellites(reader: Reader, attrs: dict[str, AttributeValue]) -> None:
+    """0x94 type 0x09 ([VL03] §9): per system (GPS, then BDS when present) the module status
+    (``ModuleStatus``), the satellites in the fix and their strengths, the visible ones and
+    theirs; then an extension length and bytes (kept as hex)."""
+    for system in ("gps", "bds"):
+        if system == "bds" and not reader.remaining:
+            return
+        status = reader.u8(f"{system} module status")
+        attrs[f"{system}_status"] = status
+        if status in (ModuleStatus.NO_FEATURE, ModuleStatus.SLEEPING) and not reader.remaining:
+            return
+        attrs[f"{system}_in_fix"], attrs[f"{system}_in_fix_strengths"] = _strengths(
+            reader, f"{system} satellites in fix"
+        )
+        attrs[f"{system}_visible"], attrs[f"{system}_visible_strengths"] = _strengths(
+            reader, f"{system} visible satellites"
+        )
+    if reader.remaining:
+        attrs["extension"] = reader.take(reader.u8("extension length"), "extension").hex()
+        _exact_end(reader, "satellite extension")
+
+
 def _address_request(reader: Reader, state: SessionState) -> list[Message]:
-    """0x2A ([VL03] §6): a GPS block, the phone number that asked, language. The server's
-    answer would be a geocoded address (not provided): the fix is kept, nothing is sent."""
+    """0x2A ([VL03] §6) and 0x1A ([GT03] §5.9): a GPS block, the phone number that asked,
+    language. The server's answer would be a geocoded address (not provided): the fix is
+    kept, nothing is sent."""
     key = _identity(state, reader.data, "address request")
     attrs: dict[str, AttributeValue] = {}
     pos_at = reader.offset
     reader.skip(_GPS.size, "GPS block")
-    phone = reader.take(_PHONE_SIZE, "phone number").rstrip(b"\x00")
-    attrs["phone"] = _text(phone, "ascii", reader.data)
-    if reader.remaining >= 2:
-        attrs["language"] = reader.u16("language")
-    attrs["address_request"] = True
+    _phone(reader, attrs)
     end = reader.offset
     reader.offset = pos_at
     position = _gps(reader, key, attrs)
     reader.offset = end
     return [position]
+
+
+def _phone(reader: Reader, attrs: dict[str, AttributeValue]) -> None:
+    """The 21-byte ASCII phone number (NUL padded) and the optional language word of an
+    address request ([VL03] §6, [GT03] §5.6)."""
+    phone = reader.take(_PHONE_SIZE, "phone number").rstrip(b"\x00")
+    attrs["phone"] = _text(phone, "ascii", reader.data)
+    if reader.remaining >= _LANGUAGE_SIZE:
+        attrs["language"] = reader.u16("language")
+    attrs["address_request"] = True
+
+
+def _lbs_only(reader: Reader, state: SessionState) -> list[Message]:
+    """0x11 ([GT03] §5.3): date-time and the serving cell -> ``DeviceInfo(kind="lbs")``.
+    Bytes after the cell (the captures carry two, ``00 02``) are not named by the layout at
+    hand and are left unread."""
+    key = _identity(state, reader.data, "LBS packet")
+    fix_time = _date(reader)
+    attrs: dict[str, AttributeValue] = {}
+    _lbs(reader, attrs, False)
+    return [
+        DeviceInfo(
+            device_key=key,
+            protocol=PROTOCOL,
+            kind="lbs",
+            time=fix_time,
+            attributes=MappingProxyType(attrs),
+        )
+    ]
+
+
+def _lbs_address_request(reader: Reader, kind: int, state: SessionState) -> list[Message]:
+    """0x17 ([GT03] §5.6, [LL301] §15) / 0xA7 ([LL301] §16, 4G cell): the serving cell, the
+    phone number that asked, language -> ``DeviceInfo(kind="lbs")`` with ``phone``,
+    ``language`` and ``address_request``. No address is answered (no geocoder)."""
+    key = _identity(state, reader.data, "LBS address request")
+    attrs: dict[str, AttributeValue] = {}
+    four_g = kind == MessageType.LBS_PHONE_4G
+    _lbs(reader, attrs, four_g)
+    _phone(reader, attrs)
+    if four_g:
+        _exact_end(reader, "4G LBS address request")
+    return [
+        DeviceInfo(
+            device_key=key, protocol=PROTOCOL, kind="lbs", attributes=MappingProxyType(attrs)
+        )
+    ]
 
 
 def _neighbours(reader: Reader, layout: struct.Struct, attrs: dict[str, AttributeValue]) -> None:
@@ -379,13 +472,13 @@ def _neighbours(reader: Reader, layout: struct.Struct, attrs: dict[str, Attribut
 
 
 def _lbs_multi(reader: Reader, kind: int, state: SessionState) -> list[Message]:
-    """0x28 / 0xA1 ([VL03] §4, §11): date-time, serving cell and RSSI, six neighbours,
-    timing advance, language. No coordinates: a ``DeviceInfo(kind="lbs")``."""
+    """0x28 / 0xA1 ([VL03] §4, §11) and 0x18 ([GT03] §5.7, the same fields): date-time,
+    serving cell and RSSI, six neighbours, timing advance, language. No coordinates: a
+    ``DeviceInfo(kind="lbs")``."""
     key = _identity(state, reader.data, "LBS packet")
-    frame = reader.data
-    fix_time = _time(reader.unpack(_DATE, "date-time"), frame)
+    fix_time = _date(reader)
     attrs: dict[str, AttributeValue] = {}
-    four_g = kind == MessageType.LBS_MULTI_4G
+    four_g = kind in FOUR_G_TYPES
     _lbs(reader, attrs, four_g)
     attrs["rssi"] = reader.u8("RSSI")
     _neighbours(reader, _NEIGHBOUR_4G if four_g else _NEIGHBOUR_2G, attrs)
@@ -425,17 +518,18 @@ def _access_points(reader: Reader, count: int) -> list[str]:
     return points
 
 
-def _wifi(reader: Reader, state: SessionState) -> list[Message]:
-    """0x2C ([V5] §5): date-time, serving cell + RSSI, six neighbours, timing advance, the
-    number of access points, then the access points -> ``DeviceInfo(kind="wifi")`` with
-    ``wifi`` as ``mac,signal[,ssid]`` text, ``;``-separated."""
+def _wifi(reader: Reader, kind: int, state: SessionState) -> list[Message]:
+    """0x2C ([V5] §5) and 0xA2 ([LL301] §11, 4G cells): date-time, serving cell + RSSI, six
+    neighbours, timing advance, the number of access points, then the access points ->
+    ``DeviceInfo(kind="wifi")`` with ``wifi`` as ``mac,signal[,ssid]`` text, ``;``-separated.
+    """
     key = _identity(state, reader.data, "WiFi packet")
-    frame = reader.data
-    fix_time = _time(reader.unpack(_DATE, "date-time"), frame)
+    fix_time = _date(reader)
     attrs: dict[str, AttributeValue] = {}
-    _lbs(reader, attrs, False)
+    four_g = kind == MessageType.WIFI_4G
+    _lbs(reader, attrs, four_g)
     attrs["rssi"] = reader.u8("RSSI")
-    _neighbours(reader, _NEIGHBOUR_2G, attrs)
+    _neighbours(reader, _NEIGHBOUR_4G if four_g else _NEIGHBOUR_2G, attrs)
     attrs["timing_advance"] = reader.u8("timing advance")
     count = reader.u8("WiFi count")
     attrs["wifi_count"] = count
@@ -451,17 +545,20 @@ def _wifi(reader: Reader, state: SessionState) -> list[Message]:
     ]
 
 
-def _lbs_alarm(reader: Reader, state: SessionState, serial: int) -> list[Message]:
-    """0x19 ([V5] §7.1): serving cell and the alarm status block, no date and no fix: the
-    event is timed by the session clock (receive time)."""
+def _lbs_alarm(reader: Reader, kind: int, state: SessionState, serial: int) -> list[Message]:
+    """0x19 ([V5] §7.1) and 0xA5 ([LL301] §18, 4G cell): serving cell and the alarm status
+    block, no date and no fix: the event is timed by the session clock (receive time)."""
     key = _identity(state, reader.data, "LBS alarm")
     attrs: dict[str, AttributeValue] = {}
-    _lbs(reader, attrs, False)
+    four_g = kind == MessageType.LBS_ALARM_4G
+    _lbs(reader, attrs, four_g)
     info, voltage, gsm, code, language = reader.unpack(_STATUS, "status block")
+    if four_g:
+        _exact_end(reader, "4G LBS alarm")
     _status_attrs(info, voltage, gsm, attrs)
     attrs["alarm_code"] = code
     attrs["language"] = language
-    reply = Reply(data=encode_reply(MessageType.LBS_ALARM, serial), acks_data=True)
+    reply = Reply(data=encode_reply(kind, serial), acks_data=True)
     name = ALARM_KIND.get(code)
     if name is None and code == AlarmCode.NORMAL:
         name = TERMINAL_ALARM_KIND.get((info & TerminalInfo.ALARM_MASK) >> 3)
@@ -492,6 +589,12 @@ def _heartbeat_ext(reader: Reader, state: SessionState) -> list[Message]:
     if reader.remaining >= 2:
         attrs["alarm_language"] = reader.u16("alarm/language")
     return [Heartbeat(device_key=key, protocol=PROTOCOL, attributes=MappingProxyType(attrs))]
+
+
+_WIFI_TYPES = frozenset({MessageType.WIFI, MessageType.WIFI_4G})
+_GPS_PHONE_TYPES = frozenset({MessageType.ADDRESS_REQUEST, MessageType.GPS_PHONE})
+_LBS_ALARM_TYPES = frozenset({MessageType.LBS_ALARM, MessageType.LBS_ALARM_4G})
+_LBS_PHONE_TYPES = frozenset({MessageType.LBS_PHONE, MessageType.LBS_PHONE_4G})
 
 
 def _check(frame: bytes) -> int:
@@ -539,12 +642,16 @@ def _decode_checked(frame: bytes, state: SessionState, head: int) -> list[Messag
         return _info(reader, kind, state)
     elif kind in LBS_TYPES:
         return _lbs_multi(reader, kind, state)
-    elif kind == MessageType.WIFI:
-        return _wifi(reader, state)
-    elif kind == MessageType.ADDRESS_REQUEST:
+    elif kind in _WIFI_TYPES:
+        return _wifi(reader, kind, state)
+    elif kind in _GPS_PHONE_TYPES:
         return _address_request(reader, state)
-    elif kind == MessageType.LBS_ALARM:
-        return _lbs_alarm(reader, state, serial)
+    elif kind in _LBS_ALARM_TYPES:
+        return _lbs_alarm(reader, kind, state, serial)
+    elif kind in _LBS_PHONE_TYPES:
+        return _lbs_address_request(reader, kind, state)
+    elif kind == MessageType.LBS:
+        return _lbs_only(reader, state)
     elif kind == MessageType.TIME_REQUEST:
         # answered whether or not the device has logged in (it asks right after power-on)
         return [Reply(data=encode_time_reply(now(state), serial), acks_data=False)]

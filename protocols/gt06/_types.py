@@ -3,8 +3,14 @@
 Sources: "GPS Tracker Communication Protocol (GT06)" v1.8.1, Shenzhen Concox Information
 Technology, section IV (packet format) and V (packets) ("[V181]"); "GPS Tracker Communication
 Protocol JM-VL03" V1.1.2, Concox, sections "Protocol Numbers" and 1-12 ("[VL03]"); "GT03A/B
-Communication protocol" V1.82, Concox, §5.2 ("[GT03]"); Concox "V5" communication protocol
-manual (X3/AT4/wetrack family) §5 WiFi and §7.1 LBS alarm ("[V5]").
+Communication protocol" V1.82, Concox, §5.2 GPS, §5.3 LBS, §5.6 LBS + phone number, §5.7 LBS
+extension, §5.9 GPS + phone number ("[GT03]"; the byte layouts of §5.3, §5.6 and §5.7 as read
+off the captured packets named in the tests); Concox "V5" communication protocol manual
+(X3/AT4/wetrack family) §5 WiFi and §7.1 LBS alarm ("[V5]"); "GPS Tracker Communication
+Protocol (JM-LL301)" v1.0 2021-08-23, Concox, contents: §11 WiFi over 4G (0xA2), §16 LBS
+address request over 4G (0xA7), §18 LBS alarm over 4G (0xA5) ("[LL301]"; only the contents
+were at hand: these three are read as their 2G packet with the 4G cell fields of [VL03]
+§10-§11, and must use up the packet exactly).
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ class MessageType(enum.IntEnum):
 
     LOGIN = 0x01  #: GT06 v1.8.1 §5.1; JM-VL03 §1
     GPS = 0x10  #: [GT03] §5.2 "GPS information package": the GPS block alone
+    LBS = 0x11  #: [GT03] §5.3 "LBS information package": date-time, serving cell
     GPS_LBS = 0x12  #: GT06 v1.8.1 §5.2 "location data packet (GPS + LBS)"
     STATUS = 0x13  #: GT06 v1.8.1 §5.3 "status information (heartbeat)"; JM-VL03 §2
     STRING = 0x15  #: JM-VL03 §7 "terminal response, old version" (ASCII string)
     ALARM = 0x16  #: GT06 v1.8.1 §5.4 "alarm data (GPS, LBS, status)"
+    LBS_PHONE = 0x17  #: [GT03] §5.6, [LL301] §15: serving cell + phone number (address request)
+    LBS_EXTEND = 0x18  #: [GT03] §5.7 "LBS extension": date, serving cell, 6 neighbours (as 0x28)
     LBS_ALARM = 0x19  #: [V5] §7.1 LBS alarm: LBS + status, no date, no GPS
+    GPS_PHONE = 0x1A  #: [GT03] §5.9 GPS block + phone number (address request, as 0x2A)
     COMMAND_REPLY = 0x21  #: JM-VL03 §7 "terminal response, universal version" (0x7979)
     GPS_LBS_UTC = 0x22  #: JM-VL03 §3 "GPS location packet (UTC)"
     HEARTBEAT_EXT = 0x23  #: AT4/X3 heartbeat: terminal info, voltage (2 bytes, V x 100), GSM
@@ -45,7 +55,10 @@ class MessageType(enum.IntEnum):
     INFO = 0x94  #: JM-VL03 §9 "information transfer packet" (0x7979)
     GPS_LBS_4G = 0xA0  #: JM-VL03 §10 GPS location packet, 4G base station
     LBS_MULTI_4G = 0xA1  #: JM-VL03 §11 LBS multi-base extended information, 4G
+    WIFI_4G = 0xA2  #: [LL301] §11 WiFi information over 4G: 0x2C with 4G cells
+    LBS_ALARM_4G = 0xA5  #: [LL301] §18 LBS alarm over 4G: 0x19 with a 4G cell
     ALARM_4G = 0xA4  #: JM-VL03 §12 multi-fence alarm packet, 4G
+    LBS_PHONE_4G = 0xA7  #: [LL301] §16 LBS address request over 4G: 0x17 with a 4G cell
 
 
 #: packets carrying a GPS block + LBS + status (alarm layout)
@@ -56,12 +69,29 @@ ALARM_TYPES = frozenset(
 LOCATION_TYPES = frozenset(
     {MessageType.GPS, MessageType.GPS_LBS, MessageType.GPS_LBS_UTC, MessageType.GPS_LBS_4G}
 )
-#: packets carrying a list of cells (LBS multi-base, [VL03] §4 and §11)
-LBS_TYPES = frozenset({MessageType.LBS_MULTI, MessageType.LBS_MULTI_4G})
+#: packets carrying a list of cells (LBS multi-base, [VL03] §4 and §11; [GT03] §5.7)
+LBS_TYPES = frozenset({MessageType.LBS_MULTI, MessageType.LBS_MULTI_4G, MessageType.LBS_EXTEND})
+#: packets whose cells use the 4G field sizes ([VL03] §10-§11: MNC 1|2, LAC 4, cell id 8)
+FOUR_G_TYPES = frozenset(
+    {
+        MessageType.GPS_LBS_4G,
+        MessageType.LBS_MULTI_4G,
+        MessageType.WIFI_4G,
+        MessageType.ALARM_4G,
+        MessageType.LBS_ALARM_4G,
+        MessageType.LBS_PHONE_4G,
+    }
+)
 #: packets the terminal waits for an answer to (GT06 v1.8.1 §3: login, status, alarm)
 REPLIED_TYPES = (
     frozenset(
-        {MessageType.LOGIN, MessageType.STATUS, MessageType.HEARTBEAT_EXT, MessageType.LBS_ALARM}
+        {
+            MessageType.LOGIN,
+            MessageType.STATUS,
+            MessageType.HEARTBEAT_EXT,
+            MessageType.LBS_ALARM,
+            MessageType.LBS_ALARM_4G,
+        }
     )
     | ALARM_TYPES
 )
@@ -149,8 +179,20 @@ class InfoType(enum.IntEnum):
     EXTERNAL_VOLTAGE = 0x00  #: 2 bytes, volts * 100
     STATUS_SYNC = 0x04  #: ASCII "ALM1=..;STA1=..;" status synchronisation
     DOOR = 0x05  #: door status bits
+    SELF_CHECK = 0x08  #: self-check parameters (layout not given: raw hex)
+    SATELLITES = 0x09  #: GPS and BDS module status, satellites in fix / visible, strengths
     ICCID = 0x0A  #: IMEI (8) + IMSI (8) + ICCID (10), BCD
     RFID = 0x1B  #: RFID card number, BCD
+
+
+class ModuleStatus(enum.IntEnum):
+    """GPS / BDS module status of the 0x94 type 0x09 packet ([VL03] §9)."""
+
+    NO_FEATURE = 0x00
+    SEARCHING = 0x01
+    FIX_2D = 0x02
+    FIX_3D = 0x03
+    SLEEPING = 0x04
 
 
 class DoorStatus(enum.IntFlag):

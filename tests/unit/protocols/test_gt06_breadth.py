@@ -9,6 +9,8 @@ Sources (named beside each sample):
   [V5]    Concox "V5" communication protocol manual (X3/AT4/GT800 family): §5 WiFi (0x2C)
           and §7.1 LBS alarm (0x19) layouts. No example bytes were available: the frames
           marked "built" are encoded here from those layouts (CRC computed, not captured).
+  [INT]   github.com/Intugine-Technologies/concox, tcp/parser/test.js: an 0x2C packet of a
+          device in India (MCC 404), quoted there as a parser input (taken as a capture).
 Every captured sample's CRC-ITU is checked in test_captured_crcs.
 """
 
@@ -53,27 +55,20 @@ CLOCK = datetime(2015, 12, 29, 0, 0, 21, tzinfo=UTC)
 #: built from [V5] §7.1: MCC 460, MNC 0, LAC 0x287D, CI 0x1F71, info 0x44, voltage 4, GSM 3,
 #: alarm 0x01 (SOS), language 2, serial 0x0011
 LBS_ALARM_19 = encode_frame(0x19, H("01CC00287D001F71") + H("4404030102"), 0x0011)
-#: built from [V5] §5: 2016-01-13 02:02:02, serving cell as LBS_28, one neighbour, TA 0,
-#: two access points
-WIFI_2C = encode_frame(
-    0x2C,
-    H("10010D020202")
-    + H("01CC00287D001F713E")
-    + H("287D001F7231")
-    + bytes(6 * 5)
-    + b"\x00"
-    + b"\x02"
-    + H("A0B1C2D3E4F5")
-    + b"\x3c"
-    + H("001122334455")
-    + b"\x50",
-    0x0012,
+#: [INT] 0x2C WiFi: 2019-10-23 08:57:04, MCC 404, MNC 45, LAC 0x6219, cell 0x005FDE, RSSI
+#: 0x25, four neighbours, TA 0xFF, eight access points, serial 0x000B (a device packet quoted
+#: in github.com/Intugine-Technologies/concox, tcp/parser/test.js)
+WIFI_2C = H(
+    "7878722C130A1708390401942D6219005FDE2562190017862462190003192262190017871C621900A6C31A"
+    "000000000000000000000000FF08989C57810C2936802689033CD942C4E98445D20D47F2D5BFFBC76E49D8"
+    "C771053191496466B35F54044A989C5780AF254B60146611CEF651000BE7440D0A"
 )
-#: built from [V5] §5, the firmware form with network names: the same fields, the two
-#: access points followed by SSID length + SSID ("home", "" )
+#: built from [V5] §5, the firmware form with network names: the head of WIFI_2C through the
+#: timing advance, two access points each followed by SSID length + SSID ("home", "")
 WIFI_2C_SSID = encode_frame(
     0x2C,
-    WIFI_2C[4:-6][: 6 + 9 + 36 + 1 + 1]
+    WIFI_2C[4:-6][: 6 + 9 + 36 + 1]
+    + b"\x02"
     + H("A0B1C2D3E4F5")
     + b"\x3c\x04home"
     + H("001122334455")
@@ -104,7 +99,7 @@ def session() -> Session:
 
 
 def test_captured_crcs() -> None:
-    for frame in (LBS_28, ADDRESS_2A, COMMAND_80, TIME_REPLY, LOGIN_SIM, HEARTBEAT_23):
+    for frame in (LBS_28, ADDRESS_2A, COMMAND_80, TIME_REPLY, LOGIN_SIM, HEARTBEAT_23, WIFI_2C):
         assert crc16_x25(frame[2:-4]) == int.from_bytes(frame[-4:-2], "big"), frame.hex()
 
 
@@ -203,11 +198,22 @@ def test_wifi_2c() -> None:
     (info,) = feed_three_ways(session, WIFI_2C, prelude=[LOGIN_VL03])
     assert isinstance(info, DeviceInfo)
     assert info.kind == "wifi"
-    assert info.time == datetime(2016, 1, 13, 2, 2, 2, tzinfo=UTC)
-    assert info.attributes["wifi_count"] == 2
-    assert info.attributes["wifi"] == "a0:b1:c2:d3:e4:f5,60;00:11:22:33:44:55,80"
-    assert info.attributes["neighbours"] == "10365:8050:49"
-    assert info.attributes["mcc"] == 460
+    assert info.time == datetime(2019, 10, 23, 8, 57, 4, tzinfo=UTC)
+    assert dict(info.attributes) == {
+        "mcc": 404,
+        "mnc": 45,
+        "lac": 0x6219,
+        "cell_id": 0x005FDE,
+        "rssi": 0x25,
+        "neighbours": "25113:6022:36;25113:793:34;25113:6023:28;25113:42691:26",
+        "timing_advance": 0xFF,
+        "wifi_count": 8,
+        "wifi": (
+            "98:9c:57:81:0c:29,54;80:26:89:03:3c:d9,66;c4:e9:84:45:d2:0d,71;"
+            "f2:d5:bf:fb:c7:6e,73;d8:c7:71:05:31:91,73;64:66:b3:5f:54:04,74;"
+            "98:9c:57:80:af:25,75;60:14:66:11:ce:f6,81"
+        ),
+    }
 
 
 def test_wifi_2c_with_ssids_and_broken_tail() -> None:
