@@ -10,12 +10,15 @@ slower than before" can be checked without trusting wall-clock figures.
 
     .venv/bin/python bench/decode_instructions.py [--base DIR] [--protocols gt06,h02]
 
-Prints figures only; never fails on them. Needs ``valgrind`` (Debian's package).
+Each run opens its session as a device does (the GT06 login, the Teltonika IMEI) and must
+decode every frame of the stream to a ``Position``: otherwise it stops with the counts,
+rather than print the cost of rejecting them. Prints figures only; never fails on them. Needs ``valgrind`` (Debian's package).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -28,20 +31,22 @@ PROTOCOLS = ("gt06", "teltonika", "h02", "tk103", "watch")
 #: run in the child: decode one protocol's bench stream with the ``protocols`` of TREE
 CHILD = r"""
 import importlib.util, sys
+from collections import Counter
 tree, bench, proto, feed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 sys.path.insert(0, tree)
 spec = importlib.util.spec_from_file_location("decode_bench", bench)
 db = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(db)
 from protocols import registry
-data, _ = getattr(db, proto + "_stream")()
+data, expected = getattr(db, proto + "_stream")()
 session = registry.get(proto).new_session("tcp", None)
-if proto == "teltonika":
-    session.receive(db.TELTONIKA_IMEI)
+# the session opens as a device's does (login / IMEI), in both runs: only the stream differs
+session.receive({"gt06": db.GT06_LOGIN, "teltonika": db.TELTONIKA_IMEI}.get(proto, b""))
 messages = session.receive(data) if feed else []
-print("messages", len(messages), file=sys.stderr)
+kinds = Counter(type(m).__name__ for m in messages)
+print("messages", len(messages), "positions", kinds["Position"], "expected", expected if feed else 0,
+      "kinds", dict(kinds), file=sys.stderr)
 """
-
 
 def instructions(tree: Path, protocol: str, feed: bool) -> tuple[int, int]:
     """(instructions, messages) of one child run under callgrind."""
@@ -59,17 +64,25 @@ def instructions(tree: Path, protocol: str, feed: bool) -> tuple[int, int]:
             "1" if feed else "0",
         ],
         capture_output=True,
+        # str hashing is randomised per process: a fixed seed makes the count repeatable
+        env={**os.environ, "PYTHONHASHSEED": "0"},
         text=True,
         check=True,
     )
     collected = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
-    messages = re.search(r"messages (\d+)", done.stderr)
-    if collected is None or messages is None:
+    counts = re.search(r"messages \d+ positions (\d+) expected (\d+) kinds (.*)", done.stderr)
+    if collected is None or counts is None:
         raise RuntimeError(f"unexpected valgrind output:\n{done.stderr[-2000:]}")
-    return int(collected.group(1)), int(messages.group(1))
+    positions, expected = int(counts.group(1)), int(counts.group(2))
+    if positions != expected:  # the figure would be the cost of something else (rejections)
+        raise RuntimeError(
+            f"{tree}: {protocol} decoded {positions} positions of {expected}: {counts.group(3)}"
+        )
+    return int(collected.group(1)), positions
 
 
 def per_message(tree: Path, protocol: str) -> float:
+    """Instructions per position decoded (the stream's every frame is one)."""
     idle, _ = instructions(tree, protocol, feed=False)
     busy, messages = instructions(tree, protocol, feed=True)
     return (busy - idle) / max(messages, 1)
