@@ -172,8 +172,9 @@ def _lbs(reader: Reader, attrs: dict[str, AttributeValue], four_g: bool) -> None
     attrs["cell_id"] = int.from_bytes(cell, "big")
 
 
-# the whole 0x22 body: GPS block, 2G LBS, ACC, upload mode, re-upload, mileage (JM-VL03 §3)
-_FULL_22 = struct.Struct(">6BBIIBHHBH3sBBBI")
+# the whole 0x22 body: GPS block, 2G LBS (cell id as 1 + 2 bytes), ACC, upload mode,
+# re-upload, mileage (JM-VL03 §3)
+_FULL_22 = struct.Struct(">6BBIIBHHBHBHBBBI")
 #: a 0x78 0x78 frame holding exactly that body: start (2), length, number, body, serial,
 #: CRC, stop (2 each)
 _FULL_22_FRAME = _FULL_22.size + 10
@@ -181,24 +182,28 @@ _FULL_22_FRAME = _FULL_22.size + 10
 
 def _fast_location(frame: bytes, key: str) -> Position:
     """The common whole 0x22 packet in one unpack: the same result as ``_location`` (when
-    both the date and the coordinates are bad, the date is the one reported)."""
+    both the date and the coordinates are bad, the date is the one reported). The date-time
+    is built here rather than through ``_time``: one call less per packet."""
     g = _FULL_22.unpack_from(frame, 4)
-    fix_time = _time(g, frame)
+    try:
+        fix_time = datetime(2000 + g[0], g[1], g[2], g[3], g[4], g[5], 0, UTC)
+    except ValueError:
+        fix_time = _time(g, frame)  # raises, naming the fields
     course = g[10]
     lat, lon = _coordinates(g[7], g[8], course, frame)
     attrs: dict[str, AttributeValue] = {
         "mcc": g[11],
         "mnc": g[12],
         "lac": g[13],
-        "cell_id": int.from_bytes(g[14], "big"),
-        "ignition": bool(g[15]),
-        "upload_mode": g[16],
-        "reupload": bool(g[17]),
-        "mileage": g[18],
+        "cell_id": (g[14] << 16) | g[15],
+        "ignition": bool(g[16]),
+        "upload_mode": g[17],
+        "reupload": bool(g[18]),
+        "mileage": g[19],
     }
     if course & _DIFFERENTIAL:
         attrs["differential"] = True
-    # range checked above, aware UTC time from _time
+    # range checked above, aware UTC time
     return Position.trusted(
         device_key=key,
         protocol=PROTOCOL,
@@ -614,7 +619,10 @@ def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
     """Decode one whole GT06 frame (as cut by ``Gt06Framer``)."""
     head = _check(frame)
     if head == 3 and frame[3] == _GPS_LBS_UTC and len(frame) == _FULL_22_FRAME:
-        return [_fast_location(frame, _identity(state, frame, "location"))]
+        key = state.device_key
+        return [
+            _fast_location(frame, key if key is not None else _identity(state, frame, "location"))
+        ]
     return _decode_checked(frame, state, head)
 
 
