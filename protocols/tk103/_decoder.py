@@ -13,15 +13,17 @@ ASCII, comma-separated and end with ``;`` (some firmwares add or use ``\\r\\n``)
 
 The fix carries only the UTC time of day; its date is the one of the device's local
 timestamp, moved by a day when the two straddle midnight (the closest candidate wins). A
-report whose local timestamp is empty or zeros takes the receive time as that reference.
+report whose local timestamp is empty or zeros takes the receive time as that reference; a
+12/10-digit timestamp that is no ``yymmdd`` date is read ``yyddmm`` (traccar/traccar#517).
 
 Further line kinds (field layouts as real devices send them; captures named in the tests and
 ``docs/protocols.md``):
 
 * ``imei:<IMEI>,OBD,<local yymmddhhmmss>,<odometer>,<fuel remaining>,<average fuel>,
   <driving time>,<speed>,<engine load %>,<coolant temp>,<throttle %>,<rpm>,<battery V>,
-  <DTC>...;`` (field names: TK306A manual "Request for OBD data by SMS"; capture in
-  traccar/traccar#1632) -> ``DeviceInfo(kind="obd")``;
+  <DTC>...;`` (field names: TK306A manual "Request for OBD data by SMS"; captures in
+  traccar/traccar#1632, #1672, #2401) -> ``DeviceInfo(kind="obd")``; an empty field or a
+  lone sign (``+``, #1672) is no reading;
 * keyword ``DTC`` (fault), ``oil``/``oil <level>`` (fuel), ``T:<temp>`` (temperature alarm),
   ``rfid`` (the phone field carries the driver's tag) -> ``DeviceEvent(kind="other")`` with
   ``code``;
@@ -29,7 +31,8 @@ Further line kinds (field layouts as real devices send them; captures named in t
 * the alternative layout ``imei:<IMEI>,<x>,<event|->,<sensor id|->,<sensor V|->,hhmmss,ddmmyy,
   rssi,<gps 0/1>,<lat deg>,<lon deg>,<speed km/h>,course,altitude,hdop,satellites,<ign 0/1>,
   <charge 0/1>,<error|->;`` with a full UTC date and time;
-* a heartbeat IMEI sent without its ``;`` right before the next ``imei:`` line.
+* a heartbeat IMEI sent without its ``;`` right before the next ``imei:`` line;
+* ids of 1 to 24 digits (a GPS103A logs on with 22, fvdm/nodejs-tk102#22).
 """
 
 from __future__ import annotations
@@ -56,8 +59,9 @@ from protocols.model import (
 
 PROTOCOL = "tk103"
 DEFAULT_PORT = 5001
-#: device ids: 15 digits on Coban units; clones send 1 to 20 (traccar/traccar#1205: ``7``)
-_IMEI = re.compile(r"\d{1,20}")
+#: device ids: 15 digits on Coban units; clones send 1 to 24 (traccar/traccar#1205: ``7``; a
+#: GPS103A logs on with 22 digits, fvdm/nodejs-tk102#22)
+_IMEI = re.compile(r"\d{1,24}")
 _LAT = re.compile(r"(\d{1,2})(\d\d(?:\.\d+)?)")
 _LON = re.compile(r"(\d{1,3})(\d\d(?:\.\d+)?)")
 _FIX_TIME = re.compile(r"(\d\d)(\d\d)(\d\d)(?:\.(\d{1,3}))?")
@@ -67,7 +71,7 @@ US_PER_MS = 1000
 #: a bare heartbeat of fewer digits than this must repeat the session's id (auto-detection
 #: also wants at least this many)
 MIN_ID_DIGITS = 6
-MAX_ID_DIGITS = 20
+MAX_ID_DIGITS = 24
 
 #: Replies (Coban document, "GPRS command sent by server").
 REPLY_LOGIN = b"LOAD"  #: answer to the log-on request
@@ -151,11 +155,25 @@ def _local_time(text: str) -> datetime:
     text = text.strip()
     if len(text) in LOCAL_DIGITS and text.isdigit():  # the common case, without strptime
         yy = int(text[0:2])
+        year = (2000 if yy < PIVOT_YEAR else 1900) + yy
         try:
             return datetime(
-                (2000 if yy < PIVOT_YEAR else 1900) + yy,
+                year,
                 int(text[2:4]),
                 int(text[4:6]),
+                int(text[6:8]),
+                int(text[8:10]),
+                int(text[10:12] or 0),
+            )
+        except ValueError:
+            pass
+        # some firmwares write yyddmm: "1416011324 which would be January 16 2014 13:24"
+        # (traccar/traccar#517); only tried when yymmdd is no date
+        try:
+            return datetime(
+                year,
+                int(text[4:6]),
+                int(text[2:4]),
                 int(text[6:8]),
                 int(text[8:10]),
                 int(text[10:12] or 0),
@@ -350,6 +368,8 @@ OBD_FIELDS = (
     "battery_v",
 )
 OBD_FIRST = 3
+#: OBD fields that carry no reading
+_NO_VALUE = frozenset({"", "+", "-"})
 
 
 def _obd(imei: str, fields: list[str], frame: bytes) -> DeviceInfo:
@@ -359,9 +379,11 @@ def _obd(imei: str, fields: list[str], frame: bytes) -> DeviceInfo:
         raise Malformed(f"OBD line of {len(fields)} fields", protocol=PROTOCOL, data=frame)
     try:
         for name, text in zip(OBD_FIELDS, values, strict=True):
-            value = common.optional_float(text.strip().rstrip("%"), name, PROTOCOL)
-            if value is not None:
-                attributes[name] = value
+            text = text.strip().rstrip("%")
+            if text in _NO_VALUE:  # a lone sign: no reading (traccar/traccar#1672: "+")
+                continue
+            value = common.parse_float(text, name, PROTOCOL)
+            attributes[name] = value
     except Malformed as exc:
         raise Malformed(exc.message, protocol=PROTOCOL, data=frame) from None
     dtcs = [f.strip() for f in fields[OBD_FIRST + len(OBD_FIELDS) :] if f.strip()]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-_IMEI = re.compile(r"\d{1,20}")
+_IMEI = re.compile(r"\d{1,24}")
 _TOKEN = re.compile(r"[0-9A-Za-z.]{1,32}")
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600

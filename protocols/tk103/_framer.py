@@ -13,9 +13,10 @@ PROTOCOL = "tk103"
 MAX_FRAME = 1024
 #: Frame terminators: ``;`` per the Coban document; CR/LF sent by some clones.
 TERMINATORS = re.compile(rb"[;\r\n]")
-#: Where a frame may start inside a chunk: log-on, report, or a bare IMEI heartbeat.
-_START = re.compile(rb"##,|imei:|\d{1,20}\Z")
-_DIGITS = re.compile(rb"\d{1,20}")
+#: Where a frame may start inside a chunk: log-on, report, or a bare id heartbeat (1 to 24
+#: digits, all of them: a longer run of digits is no frame rather than its last 24)
+_START = re.compile(rb"##,|imei:|(?<!\d)\d{1,24}\Z")
+_DIGITS = re.compile(rb"\d{1,24}")
 
 
 class Tk103Framer(BufferedFramer[bytearray]):

@@ -7,15 +7,18 @@ command" and "Appendix I: Location Data Notes"). Every frame is
 ...), ``device id`` ten digits from the IMEI (some firmwares send all 15), ``LEN`` the
 content length as four hex digits ("length 162 ... is 00A2"). The content starts with the
 message type: ``LK`` link keep (answered ``LK``), ``UD``/``UD2`` position/blind-spot data (no
-answer), ``AL`` alarm (answered ``AL``), ``bphrt`` blood pressure/heart rate (answered
-``bphrt``), ``TKQ``/``TKQ2`` offline-voice queries (echoed); ``_LTE``/``_WCDMA`` suffixes name
-the network. Further types and replies (layouts as real devices send them; captures named in
-the tests and ``docs/protocols.md``): ``UD3``/``WT`` (the UD layout), ``INIT`` (answered
-``INIT,1``), ``CCID`` (SIM), ``heart``/``pulse`` (heart rate), ``blood`` (like ``bphrt``),
-``btemp2,<valid>,<°C>`` (body temperature), ``TK,<AMR audio>`` voice messages (answered
+answer), ``AL`` alarm (answered ``AL``), ``CONFIG`` (answered ``CONFIG,1``), ``bphrt`` blood
+pressure/heart rate (answered ``bphrt``), ``btemp2,<mode>,<°C>`` body temperature (answered
+``btemp2``; mode 0 forehead, 1 wrist; 0 and 1 as the temperature mean an abnormal low/high
+measurement: "VI. Body Temperature Measure", 2025 revision of the page), ``TKQ``/``TKQ2``
+offline-voice queries (echoed); ``_LTE``/``_WCDMA`` suffixes name the network. Further types
+and replies (layouts as real devices send them; captures named in the tests and
+``docs/protocols.md``): ``UD3``/``WT`` (the UD layout), ``INIT`` (answered ``INIT,1``),
+``CCID`` (SIM), ``heart``/``pulse`` (heart rate), ``blood`` (like ``bphrt``), health types in
+any case (``BPHRT``, traccar/traccar#4395), ``TK,<AMR audio>`` voice messages (answered
 ``TK,1``; the audio is escaped: 0x7D 0x01..0x05 stand for 0x7D ``[`` ``]`` ``,`` ``*``) and
 the device's echo of a server command (``CR``, ``UPLOAD``, ``RESET``, ``FIND`` ...). Other
-types are ``UnsupportedMessage``.
+types (``oxygen``, ``img``, ``JXTK``, ``GS1`` ...) are ``UnsupportedMessage``.
 
 A position whose validity is ``V`` and whose coordinates are both exactly 0 is a Wi-Fi/LBS
 report, not a fix: it becomes ``DeviceInfo(kind="no_fix")`` with the cell and Wi-Fi counts
@@ -23,10 +26,10 @@ report, not a fix: it becomes ``DeviceInfo(kind="no_fix")`` with the cell and Wi
 coordinates (the device's last fix) is a ``Position(valid=False)``.
 
 Position content, after the type (Appendix I): date ddmmyy, time hhmmss (GMT), A/V,
-latitude (degrees), N/S, longitude, E/W, speed km/h, course, altitude m, satellites, GSM
-signal 0-100, battery %, pedometer, tumbles, status word (hex), cell count [, GSM delay,
-MCC, MNC, (LAC, cell, signal) x count], Wi-Fi count [, (name, MAC, signal) x count],
-accuracy m.
+latitude (degrees), N/S (or empty, traccar/traccar#5062), longitude, E/W (or empty), speed
+km/h, course, altitude m, satellites, GSM signal 0-100, battery %, pedometer, tumbles, status
+word (hex), cell count [, GSM delay, MCC, MNC, (LAC, cell, signal) x count], Wi-Fi count [,
+(name, MAC, signal) x count], accuracy m.
 """
 
 from __future__ import annotations
@@ -184,7 +187,7 @@ def _position(device_id: str, fields: list[str]) -> Position | DeviceInfo:
     if validity not in ("A", "V"):
         raise Malformed(f"bad validity: {validity!r}", protocol=PROTOCOL)
     fix_time = _fix_time(fields[Field.DATE], fields[Field.TIME])
-    lat = _degrees(fields[Field.LAT], fields[Field.LAT_HEMI], ("N", "S"), "latitude")
+    lat = _degrees(fields[Field.LAT], fields[Field.LAT_HEMI], ("N", "S", ""), "latitude")
     lon = _degrees(fields[Field.LON], fields[Field.LON_HEMI], ("E", "W", ""), "longitude")
     common.check_lat_lon(lat, lon, PROTOCOL)
     status = common.parse_int(fields[Field.STATUS], "status", PROTOCOL, base=HEX)
@@ -268,14 +271,15 @@ def _alarms(device_id: str, fix: Position | DeviceInfo, status_text: str) -> lis
 
 def _health(device_id: str, kind: str, fields: list[str]) -> DeviceInfo:
     """``bphrt``/``blood``: systolic, diastolic, heart rate [, height, gender, age, weight];
-    ``heart``/``pulse``: heart rate; ``btemp2``: validity flag, body temperature °C."""
+    ``heart``/``pulse``: heart rate; ``btemp2``: measuring mode, body temperature °C (0 and 1
+    mean an abnormal low/high measurement). ``kind`` is the type in lower case (some firmwares
+    write ``BPHRT``, traccar/traccar#4395)."""
     attributes: dict[str, AttributeValue] = {"type": kind}
     values = fields[1:]
     if kind in ("heart", "pulse"):
         names: tuple[str, ...] = ("heart_rate_bpm",)
     elif kind == "btemp2":
-        if len(values) >= 2 and values[0].strip() not in ("", "0"):
-            attributes["temperature_c"] = common.parse_float(values[1], "temperature", PROTOCOL)
+        _body_temperature(values, attributes)
         names = ()
     else:
         names = HEALTH_FIELDS
@@ -289,6 +293,27 @@ def _health(device_id: str, kind: str, fields: list[str]) -> DeviceInfo:
         kind="health",
         attributes=freeze(attributes),
     )
+
+
+#: ``btemp2`` measuring modes ("VI. Body Temperature Measure", 1)
+TEMPERATURE_MODES = {"0": "forehead", "1": "wrist"}
+#: ``btemp2`` temperatures that are no reading: the measurement was abnormal (low, high)
+ABNORMAL_TEMPERATURES = {0.0: "low", 1.0: "high"}
+
+
+def _body_temperature(values: list[str], attributes: dict[str, AttributeValue]) -> None:
+    mode = values[0].strip() if values else ""
+    if mode in TEMPERATURE_MODES:
+        attributes["mode"] = TEMPERATURE_MODES[mode]
+    text = values[1].strip() if len(values) > 1 else ""
+    if not text:
+        return
+    value = common.parse_float(text, "temperature", PROTOCOL)
+    abnormal = ABNORMAL_TEMPERATURES.get(value)
+    if abnormal is not None:
+        attributes["temperature_abnormal"] = abnormal
+    else:
+        attributes["temperature_c"] = value
 
 
 #: 0x7D escapes in voice (``TK``) content: 7D 01..05 stand for 7D [ ] , *
@@ -313,13 +338,21 @@ def unescape(data: bytes) -> bytes:
     return bytes(out)
 
 
-#: Health readings (device uploads) and the device's echo of server commands.
+#: Health readings (device uploads; matched in lower case) and the device's echo of server
+#: commands. The device expects its ``bphrt`` and ``btemp2`` uploads echoed back.
 HEALTH_TYPES = frozenset({"bphrt", "blood", "heart", "pulse", "btemp2"})
+HEALTH_ANSWERED = frozenset({"bphrt", "btemp2"})
+#: ``CONFIG,<key:value,...>`` ("5. Config command"): answered ``CONFIG,1`` (ok), which stops
+#: the device repeating it; ``TY`` device type, ``UL`` upload interval (s)
+CONFIG = "CONFIG"
+CONFIG_KEYS = {"TY": "device_type", "UL": "upload_interval_s"}
 COMMAND_ECHOES = frozenset(
     {"CR", "UPLOAD", "RESET", "FIND", "POWEROFF", "hrtstart", "SOS", "SOS1", "SOS2", "SOS3",
      "MONITOR", "FACTORY", "LZ", "PEDO", "WALKTIME", "SLEEPTIME", "REMOVE", "FALLDOWN"}
 )  # fmt: skip
 POSITION_TYPES = frozenset({"UD", "UD2", "UD3", "WT", "AL"})
+#: the other types decoded (by the part before any ``_`` suffix)
+OTHER_TYPES = frozenset({"LK", "INIT", "CCID", CONFIG})
 
 
 def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
@@ -341,13 +374,23 @@ def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
         return [reply(kind)]
     if kind == "TK":
         return _voice(device_id, content, frame, reply)
-    known = base in POSITION_TYPES or kind in HEALTH_TYPES or kind in COMMAND_ECHOES
-    if not known and base not in ("LK", "INIT", "CCID"):
-        raise UnsupportedMessage(f"message type {kind!r}", protocol=PROTOCOL, data=frame)
+    position = base in POSITION_TYPES
+    health = ""
+    if not position and base not in OTHER_TYPES:
+        health = kind.lower()
+        if health not in HEALTH_TYPES:
+            health = ""
+            if kind not in COMMAND_ECHOES:
+                raise UnsupportedMessage(f"message type {kind!r}", protocol=PROTOCOL, data=frame)
     fields = common.ascii_text(content, PROTOCOL).split(",")
     if b"\x00" in content:
         raise Malformed("NUL in a text frame", protocol=PROTOCOL, data=frame)
     try:
+        if position:
+            fix = _position(device_id, fields)
+            if base == "AL":
+                return [*_alarms(device_id, fix, fields[Field.STATUS]), reply("AL", True)]
+            return [fix]
         if base == "LK":
             attributes: dict[str, AttributeValue] = {}
             for i, name in enumerate(("steps", "tumbles", "battery_pct"), start=1):
@@ -361,18 +404,28 @@ def decode_frame(frame: bytes, state: SessionState) -> list[Message]:
             return [_info(device_id, "info", {"type": "INIT"}), reply("INIT,1")]
         if base == "CCID":
             return [_info(device_id, "info", {"iccid": ",".join(fields[1:])})]
-        if kind in HEALTH_TYPES:
-            info = _health(device_id, kind, fields)
-            return [info, reply(kind)] if kind == "bphrt" else [info]
-        if kind in COMMAND_ECHOES:
-            text = ",".join(fields[1:])
-            return [_info(device_id, "command_reply", {"command": kind, "text": text})]
-        fix = _position(device_id, fields)
-        if base == "AL":
-            return [*_alarms(device_id, fix, fields[Field.STATUS]), reply("AL", True)]
-        return [fix]
+        if base == CONFIG:
+            return [_config(device_id, fields), reply("CONFIG,1")]
+        if health:
+            info = _health(device_id, health, fields)
+            return [info, reply(kind)] if health in HEALTH_ANSWERED else [info]
+        text = ",".join(fields[1:])
+        return [_info(device_id, "command_reply", {"command": kind, "text": text})]
     except Malformed as exc:
         raise Malformed(exc.message, protocol=PROTOCOL, data=frame) from None
+
+
+def _config(device_id: str, fields: list[str]) -> DeviceInfo:
+    attributes: dict[str, AttributeValue] = {"type": CONFIG, "config": ",".join(fields[1:])}
+    for item in fields[1:]:
+        key, _, value = item.partition(":")
+        name = CONFIG_KEYS.get(key.strip())
+        if name == "upload_interval_s":
+            attributes[name] = _count([value], 0, name)
+        elif name is not None and value:
+            attributes[name] = value
+    check_attributes(attributes, PROTOCOL)
+    return _info(device_id, "info", attributes)
 
 
 def _info(device_id: str, kind: str, attributes: dict[str, AttributeValue]) -> DeviceInfo:

@@ -199,7 +199,7 @@ def test_command_confirmation_is_a_position_with_its_keyword() -> None:
 
 
 def test_acc_on_off_set_ignition() -> None:
-    # Constructed from the COBAN field layout with the "acc on"/"acc off" keywords of the
+    # BUILT from the COBAN field layout with the "acc on"/"acc off" keywords of the
     # GPS103 keyword list (no public capture of these two was found).
     on = SOS.replace(b"help me", b"acc on")
     off = SOS.replace(b"help me", b"acc off")
@@ -469,14 +469,63 @@ def test_real_obd_line() -> None:
     )
 
 
-def test_obd_line_with_trouble_codes() -> None:
-    # GPS103 OBD layout with two DTCs and empty odometer/fuel fields (not a capture)
-    line = b"imei:868683027758113,OBD,180905200218,,,,0,0,0.39%,70,9.41%,494,0.00,P0137,P0430,;"
-    (info,) = feed_three_ways(new_session, line)
+#: traccar/traccar#2401 (TK306A, hex in the log): an OBD line with two trouble codes and
+#: empty fuel fields, with traccar's reading of it (odometer 1785, hours 0, obd-speed 54,
+#: temp1 75, throttle 20.00%, rpm 1892, battery 0.00)
+T2401_OBD = bytes.fromhex(
+    "696d65693a3335393731303034393035373739382c4f42442c3136313030333139323735322c313738352c"
+    "2c2c302c35342c39362e3437252c37352c32302e3030252c313839322c302e30302c50303133342c503035"
+    "37312c2c3b"
+)
+#: traccar/traccar#1672 (GPS306 OBD, the poster's hex-decoder output, ";" included): a report
+#: and the OBD line a second later, whose coolant field is a lone "+" (no reading)
+T1672 = (
+    b"imei:862106025096131,tracker,160120101247,,F,091310.000,A,3934.3780,N,00236.8443,E,0.01,"
+    b"162.18,,0,0,0.0%,,;"
+)
+T1672_OBD = b"imei:862106025096131,OBD,160120101248,13,,38823.5,,000,0.0%,+,0.0%,00000,12.9,,,,;"
+
+
+def test_real_obd_line_with_trouble_codes() -> None:
+    (info,) = feed_three_ways(new_session, T2401_OBD)
+    assert info == DeviceInfo(
+        device_key="359710049057798",
+        protocol="tk103",
+        kind="obd",
+        attributes={
+            "local_time": "161003192752",
+            "odometer": 1785.0,
+            "driving_time": 0.0,
+            "obd_speed_kmh": 54.0,
+            "engine_load_pct": 96.47,
+            "coolant_temp_c": 75.0,
+            "throttle_pct": 20.0,
+            "rpm": 1892.0,
+            "battery_v": 0.0,
+            "dtc": "P0134 P0571",
+        },
+    )
+
+
+def test_real_obd_line_with_a_lone_sign_and_its_report() -> None:
+    (info,) = feed_three_ways(new_session, T1672_OBD)
     assert isinstance(info, DeviceInfo)
-    assert info.attributes["dtc"] == "P0137 P0430"
-    assert (info.attributes["coolant_temp_c"], info.attributes["rpm"]) == (70.0, 494.0)
-    assert "odometer" not in info.attributes
+    assert dict(info.attributes) == {
+        "local_time": "160120101248",
+        "odometer": 13.0,
+        "fuel_average": 38823.5,
+        "obd_speed_kmh": 0.0,
+        "engine_load_pct": 0.0,
+        "throttle_pct": 0.0,
+        "rpm": 0.0,
+        "battery_v": 12.9,
+    }  # "+" (coolant) and the empty fields are left out
+    (position,) = feed_three_ways(new_session, T1672)
+    assert isinstance(position, Position)
+    # local 10:12:47 (UTC+1), fix 09:13:10 UTC the same day
+    check_fix(position, fix_time=datetime(2016, 1, 20, 9, 13, 10, tzinfo=UTC), course_deg=162.18)
+    check_fix(position, lat=39 + 34.3780 / 60, lon=2 + 36.8443 / 60, speed_kmh=0.01 * 1.852)
+    assert position.attributes == {"ignition": False, "door": False, "fuel1_pct": 0.0}
 
 
 def test_real_no_gps_with_cell() -> None:
@@ -577,6 +626,180 @@ def test_alternative_layout_with_full_utc_date() -> None:
         "sensor_id": "A1B2",
         "sensor_v": "3.7",
     }
+
+
+# --- more REAL lines (issue 13, round 2): alarms, confirmations, variants ---------------
+#: vitalidze/traccar-web#972 (Coban, hex in the traccar log): an "ac alarm" that traccar read
+#: as time 2016-11-29 16:44:57 (its server's local time, UTC-4), lat 10.17131, lon -64.68379
+T972_AC = bytes.fromhex(
+    "696d65693a3836323130363032313233373731362c616320616c61726d2c313631313239313634352c2c46"
+    "2c3230343435372e3030302c412c313031302e323738332c4e2c30363434312e303237342c572c302e3030"
+    "2c2c3b"
+)
+#: eusonlito/GPS-Tracker#37 (Coban, server log): the answers to the "111" (arm) command, "111"
+#: when armed and "511" when refused; 12-digit local time at UTC+3:30, door 0 and 1
+E37_111 = (
+    b"imei:868166054696190,111,240112185257,,F,152257.000,A,3531.37056,N,04610.27195,E,,,,0,0,"
+    b"0.00%,,;"
+)
+E37_511 = (
+    b"imei:868166056076334,511,240112151902,,F,151902.000,A,3528.51503,N,04611.84315,E,,,,0,1,"
+    b"0.00%,,;"
+)
+#: traccar/traccar#1205 (Coban GPS306, hex in the log): the log-on (answered LOAD, 4c4f4144),
+#: a report without GPS carrying LAC 6a4 and cell 3ed5 followed by empty and 0 fields, and the
+#: heartbeat (answered ON, 4f4e)
+T1205B_LOGIN = bytes.fromhex("23232c696d65693a3335393731303034393039343634332c413b")
+T1205B_NO_FIX = bytes.fromhex(
+    "696d65693a3335393731303034393039343634332c747261636b65722c3135303531333137333330382c2c"
+    "4c2c2c2c3661342c2c336564352c2c2c2c2c302c302c2c2c3b"
+)
+T1205B_HEARTBEAT = bytes.fromhex("3335393731303034393039343634333b")
+#: traccar/traccar#1665 (GPS303 on the GPS103 port): a heartbeat answered ON (4f4e) in the log
+T1665_HEARTBEAT = bytes.fromhex("3435393731303034303132313232313b")
+#: traccar/traccar#373 (TK203): phone "0", 5-decimal minutes, S and W, an altitude of 4.4 m
+T373 = (
+    b"imei:860153000426318,tracker,1308291434,0,F,143453.000,A,3453.15215,S,5603.41707,W,0.0,,4.4,;"
+)
+#: traccar/traccar#1829 (TK103 seen by GPSGate): local time UTC+8; GPSGate's reading of the
+#: same line: 3/29/2016 7:02:48 AM, Speed=19.42 (m/s)
+T1829 = (
+    b"imei:359713342337114,tracker,1603291502,,F,070248.000,A,0118.9176,N,10337.7497,E,37.74,"
+    b"200.47;"
+)
+#: traccar/traccar#140 (hex in the log): local time 09:48 is UTC-5, the fix 14:48:07 UTC
+T140 = bytes.fromhex(
+    "696d65693a3335333435313034373537303236302c747261636b65722c313330323131303934382c2c462c"
+    "3134343830372e3030302c412c303830352e363631352c532c30373835392e393736332c572c302e30302c"
+    "2c3b"
+)
+#: fvdm/nodejs-tk102#22 (GPS103A): a log-on with a 22-digit id; the device waits for LOAD
+FVDM22_LOGIN = b"##,imei:8686830534662313142206,A;"
+
+
+def test_real_ac_alarm_as_traccar_read_it() -> None:
+    (event,) = feed_three_ways(new_session, T972_AC)
+    assert isinstance(event, DeviceEvent)
+    assert (event.kind, event.attributes["code"]) == ("power_cut", "ac alarm")
+    assert event.position is not None
+    assert event.time == datetime(2016, 11, 29, 20, 44, 57, tzinfo=UTC)  # 16:44:57 at UTC-4
+    assert (round(event.position.lat, 5), round(event.position.lon, 5)) == (10.17131, -64.68379)
+    assert event.position.course_deg is None
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "when", "door"),
+    [
+        (E37_111, "868166054696190", datetime(2024, 1, 12, 15, 22, 57), False),
+        (E37_511, "868166056076334", datetime(2024, 1, 12, 15, 19, 2), True),
+    ],
+)
+def test_real_numeric_command_answers(line: bytes, key: str, when: datetime, door: bool) -> None:
+    (position,) = feed_three_ways(new_session, line)
+    assert isinstance(position, Position)
+    assert position.device_key == key
+    assert position.fix_time == when.replace(tzinfo=UTC)
+    assert (position.speed_kmh, position.course_deg, position.altitude_m) == (None, None, None)
+    event = line.split(b",")[1].decode()
+    assert position.attributes == {
+        "event": event,
+        "ignition": False,
+        "door": door,
+        "fuel1_pct": 0.0,
+    }
+
+
+def test_real_session_log_on_no_fix_with_cell_and_heartbeat() -> None:
+    session = new_session()
+    assert session.receive(T1205B_LOGIN) == [
+        Login(device_key="359710049094643", protocol="tk103"),
+        Reply(data=bytes.fromhex("4c4f4144")),
+    ]
+    assert feed_three_ways(new_session, T1205B_NO_FIX, prelude=[T1205B_LOGIN]) == [
+        DeviceInfo(
+            device_key="359710049094643",
+            protocol="tk103",
+            kind="no_fix",
+            attributes={"lac": 0x6A4, "cid": 0x3ED5},
+        )
+    ]
+    for heartbeat, key in ((T1205B_HEARTBEAT, "359710049094643"),
+                           (T1665_HEARTBEAT, "459710040121221")):  # fmt: skip
+        assert feed_three_ways(new_session, heartbeat) == [
+            Heartbeat(device_key=key, protocol="tk103"),
+            Reply(data=bytes.fromhex("4f4e")),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("line", "when", "lat", "lon", "knots", "course", "altitude"),
+    [
+        (T373, datetime(2013, 8, 29, 14, 34, 53),
+         -(34 + 53.15215 / 60), -(56 + 3.41707 / 60), 0.0, None, 4.4),
+        (T1829, datetime(2016, 3, 29, 7, 2, 48),
+         1 + 18.9176 / 60, 103 + 37.7497 / 60, 37.74, 200.47, None),
+        (T140, datetime(2013, 2, 11, 14, 48, 7),
+         -(8 + 5.6615 / 60), -(78 + 59.9763 / 60), 0.0, None, None),
+    ],
+)  # fmt: skip
+def test_more_real_reports(
+    line: bytes,
+    when: datetime,
+    lat: float,
+    lon: float,
+    knots: float,
+    course: float | None,
+    altitude: float | None,
+) -> None:
+    (position,) = feed_three_ways(new_session, line)
+    assert isinstance(position, Position)
+    check_fix(
+        position,
+        fix_time=when.replace(tzinfo=UTC),
+        lat=lat,
+        lon=lon,
+        speed_kmh=knots * 1.852,
+        course_deg=course,
+        altitude_m=altitude,
+        valid=True,
+    )
+
+
+def test_real_speed_matches_the_other_servers_reading() -> None:
+    (position,) = feed_three_ways(new_session, T1829)
+    assert isinstance(position, Position)
+    assert position.speed_kmh is not None
+    assert round(position.speed_kmh / 3.6, 2) == 19.42  # GPSGate: Speed=19.42 (m/s)
+
+
+def test_real_long_id_log_on_is_answered() -> None:
+    session = new_session()
+    assert session.receive(FVDM22_LOGIN) == [
+        Login(device_key="8686830534662313142206", protocol="tk103"),
+        Reply(data=b"LOAD"),
+    ]
+    # its heartbeat (BUILT: the id then ";") is the whole id, not its last digits
+    assert session.receive(b"8686830534662313142206;") == [
+        Heartbeat(device_key="8686830534662313142206", protocol="tk103"),
+        Reply(data=b"ON"),
+    ]
+    # a run of more than 24 digits is no frame: skipped and counted, not cut to 24
+    session = new_session()
+    assert session.receive(b"1" * 30 + b";") == []
+    assert session._framer.skipped == 30
+    assert not session.failed
+
+
+def test_day_before_month_local_time() -> None:
+    # BUILT: the COBAN SOS line with the local time traccar/traccar#517 quotes, "1416011324
+    # which would be January 16 2014 13:24" (yyddmm), and a UTC time an hour earlier
+    line = SOS.replace(b"0809231429", b"1416011324").replace(b"062947.294", b"122400.000")
+    event, reply = feed_three_ways(new_session, line)
+    assert reply == Reply(data=b"**,imei:359586015829802,E;", acks_data=True)
+    assert isinstance(event, DeviceEvent)
+    assert event.time == datetime(2014, 1, 16, 12, 24, tzinfo=UTC)
+    # yymmdd wins whenever it is a date
+    assert fix_datetime("1401051324", "122400.000") == datetime(2014, 1, 5, 12, 24, tzinfo=UTC)
 
 
 # --- commands (issue 13) ----------------------------------------------------------------

@@ -191,7 +191,12 @@ def test_offline_voice_query_is_echoed() -> None:
     assert feed_three_ways(new_session, TKQ) == [Reply(data=TKQ)]
 
 
-@pytest.mark.parametrize("frame", [PP, VERNO])
+#: "4. SPO2 data sync protocol" (2025 revision of the page; LEN filled in): the server is to
+#: rate the reading in its answer, which this gateway does not do, so it stays unsupported
+OXYGEN = b"[3G*8800000015*000B*oxygen,0,98]"
+
+
+@pytest.mark.parametrize("frame", [PP, VERNO, OXYGEN])
 def test_other_types_are_unsupported_but_framed(frame: bytes) -> None:
     (rejected,) = feed_three_ways(new_session, frame)
     assert isinstance(rejected, Rejected)
@@ -385,23 +390,160 @@ def test_real_invalid_position_with_last_coordinates_and_wifi() -> None:
     assert position.accuracy_m is None
 
 
+# --- health, alarms and headers (issue 13, round 2): REAL frames from public threads --------
+#: traccar/traccar#3171 (hex in the traccar log; the vendor document's "32. Terminal heart
+#: uploaded": [3G*8800000015*len*heart,x], x beats per minute): no reading (0) and 71 bpm
+HEART_0_REAL = bytes.fromhex("5b33472a363030353431323930322a303030372a68656172742c305d")
+HEART_71_REAL = bytes.fromhex("5b33472a363030353431323930322a303030382a68656172742c37315d")
+#: traccar/traccar#4395 (Y7 watch, from the log): vendor ZJ, a 15-digit id, the message index
+#: 000a before LEN 000f (both in lower-case hex) and the type written BPHRT
+BPHRT_4395_REAL = b"[ZJ*357653059860416*000a*000f*BPHRT,109,71,53]"
+#: traccar/traccar#5062 (FA66S 4G watch, SOS pressed indoors): AL_LTE with status 00010000 (SOS),
+#: no fix at 0/0 with EMPTY hemisphere fields, 4 LTE cells and one Wi-Fi hotspot without name
+AL_LTE_SOS_REAL = (
+    b"[3G*8904355190*00C2*AL_LTE,050423,121656,V,00.000000,,00.0000000,,0.00,0.0,0.0,0,60,46,"
+    b"206,0,00010000,4,0,262,2,45192,13842433,0,45192,12827668,-14,45192,12827650,-10,45192,"
+    b"12827657,-21,1,,48:5d:35:56:38:63,-81,0.0]"
+)
+#: freshworkstudio/gps-tracking-nodejs#17 (Q50): a link keep and a blind-spot UD2 that ends
+#: after its 7 cells (no Wi-Fi count, no accuracy), N32.180347 E34.8551140 as the poster read it
+LK_N17_REAL = b"[3G*1452592884*0009*LK,0,0,97]"
+UD2_N17_REAL = (
+    b"[3G*1452592884*00CD*UD2,130418,133752,A,32.180347,N,34.8551140,E,2.78,278.5,0.0,6,100,95,"
+    b"0,0,00000000,7,255,425,2,33576,11402,161,33576,12403,139,33576,11401,138,33552,11301,135,"
+    b"33576,16283,131,33576,13862,129,33576,11881,129]"
+)
+#: traccar/traccar#2896 (Q50, the poster's log)
+LK_2896_REAL = b"[3G*6105681707*000A*LK,0,0,100]"
+
+
+@pytest.mark.parametrize(
+    ("frame", "attributes"),
+    [
+        (HEART_0_REAL, {"type": "heart"}),  # 0: not measured
+        (HEART_71_REAL, {"type": "heart", "heart_rate_bpm": 71}),
+    ],
+)
+def test_real_heart_rate_uploads(frame: bytes, attributes: dict[str, AttributeValue]) -> None:
+    assert feed_three_ways(new_session, frame) == [
+        DeviceInfo(device_key="6005412902", protocol="watch", kind="health", attributes=attributes)
+    ]
+
+
+def test_real_upper_case_blood_pressure_with_index_is_answered_with_its_index() -> None:
+    assert feed_three_ways(new_session, BPHRT_4395_REAL) == [
+        DeviceInfo(
+            device_key="357653059860416",
+            protocol="watch",
+            kind="health",
+            attributes={
+                "type": "bphrt",
+                "systolic_mmhg": 109,
+                "diastolic_mmhg": 71,
+                "heart_rate_bpm": 53,
+            },
+        ),
+        Reply(data=b"[ZJ*357653059860416*000a*0005*BPHRT]"),
+    ]
+
+
+def test_real_lte_sos_without_fix_and_empty_hemispheres() -> None:
+    event, reply = feed_three_ways(new_session, AL_LTE_SOS_REAL)
+    assert isinstance(event, DeviceEvent)
+    assert (event.kind, event.position) == ("sos", None)
+    assert event.time == datetime(2023, 4, 5, 12, 16, 56, tzinfo=UTC)
+    assert dict(event.attributes) == {
+        "status": "00010000",
+        "cells": 4,
+        "mcc": 262,
+        "mnc": 2,
+        "wifi": 1,
+    }
+    assert reply == Reply(data=b"[3G*8904355190*0002*AL]", acks_data=True)
+
+
+def test_real_q50_link_keeps_and_blind_spot_without_wifi() -> None:
+    for frame, key, battery in ((LK_N17_REAL, "1452592884", 97),
+                                (LK_2896_REAL, "6105681707", 100)):  # fmt: skip
+        heartbeat, reply = feed_three_ways(new_session, frame)
+        assert heartbeat == Heartbeat(
+            device_key=key,
+            protocol="watch",
+            attributes={"steps": 0, "tumbles": 0, "battery_pct": battery},
+        )
+        assert reply == Reply(data=b"[3G*" + key.encode() + b"*0002*LK]")
+    (position,) = feed_three_ways(new_session, UD2_N17_REAL)
+    assert isinstance(position, Position)
+    assert position.fix_time == datetime(2018, 4, 13, 13, 37, 52, tzinfo=UTC)
+    assert (position.lat, position.lon, position.valid) == (32.180347, 34.855114, True)
+    assert (position.speed_kmh, position.course_deg, position.satellites) == (2.78, 278.5, 6)
+    assert (position.battery_pct, position.accuracy_m) == (95.0, None)
+    attributes = dict(position.attributes)
+    assert (attributes["cells"], attributes["mcc"], attributes["mnc"]) == (7, 425, 2)
+    assert "wifi" not in attributes
+    assert "tail_unparsed" not in attributes
+    assert attributes["motion"] is True  # status 00000000: bit 4 (static) clear
+
+
 # --- more message types (BUILT from the documented layouts; no public capture found) ------
 
 
 @pytest.mark.parametrize(
     ("frame", "attributes"),
     [
-        (b"[3G*8800000015*0008*heart,78]", {"type": "heart", "heart_rate_bpm": 78}),
         (b"[3G*8800000015*0008*pulse,64]", {"type": "pulse", "heart_rate_bpm": 64}),
+        # the spelling of traccar/traccar#2291 ([CS*YYYYYYYYYY*LEN*PULSE,72], ids left out)
+        (b"[CS*8800000015*0008*PULSE,72]", {"type": "pulse", "heart_rate_bpm": 72}),
         (b"[3G*8800000015*000F*blood,120,80,70]",
          {"type": "blood", "systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 70}),
-        (b"[3G*8800000015*000D*btemp2,1,36.6]", {"type": "btemp2", "temperature_c": 36.6}),
-        (b"[3G*8800000015*000A*btemp2,0,0]", {"type": "btemp2"}),
     ],
 )  # fmt: skip
 def test_health_readings(frame: bytes, attributes: dict[str, AttributeValue]) -> None:
     assert feed_three_ways(new_session, frame) == [
         DeviceInfo(device_key=ID, protocol="watch", kind="health", attributes=attributes)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("frame", "attributes"),
+    [
+        # "VI. Body Temperature Measure" (2025 revision of the page): btemp2,<mode>,<temp>, mode
+        # 0 forehead / 1 wrist; a temperature of 0 or 1 is an abnormal (low/high) measurement
+        (b"[3G*8800000015*000D*btemp2,1,36.6]",
+         {"type": "btemp2", "mode": "wrist", "temperature_c": 36.6}),
+        (b"[3G*8800000015*000D*btemp2,0,37.4]",
+         {"type": "btemp2", "mode": "forehead", "temperature_c": 37.4}),
+        (b"[3G*8800000015*000A*btemp2,0,0]",
+         {"type": "btemp2", "mode": "forehead", "temperature_abnormal": "low"}),
+        (b"[3G*8800000015*000A*btemp2,1,1]",
+         {"type": "btemp2", "mode": "wrist", "temperature_abnormal": "high"}),
+    ],
+)  # fmt: skip
+def test_body_temperature_is_answered(frame: bytes, attributes: dict[str, AttributeValue]) -> None:
+    # the page: "Server reply: [3G*YYYYYYYYYY*LEN*btemp2]"
+    assert feed_three_ways(new_session, frame) == [
+        DeviceInfo(device_key=ID, protocol="watch", kind="health", attributes=attributes),
+        Reply(data=b"[3G*8800000015*0006*btemp2]"),
+    ]
+
+
+def test_config_is_answered_so_the_device_stops_repeating_it() -> None:
+    # BUILT: "5. Config command" (2025 revision of the page) with its LEN (1E) filled in; the
+    # page's server reply [3G*8800000015*len*CONFIG,1] ("1: Ok")
+    frame = b"[3G*8800000015*001E*CONFIG,TY:G75,UL:600,SY:1,CM:1]"
+    assert feed_three_ways(new_session, frame) == [
+        DeviceInfo(
+            device_key=ID,
+            protocol="watch",
+            kind="info",
+            attributes={
+                "type": "CONFIG",
+                "config": "TY:G75,UL:600,SY:1,CM:1",
+                "device_type": "G75",
+                "upload_interval_s": 600,
+            },
+        ),
+        Reply(data=b"[3G*8800000015*0008*CONFIG,1]"),
     ]
 
 
@@ -440,17 +582,13 @@ def test_other_positions_and_init() -> None:
     assert reply == Reply(data=b"[3G*8800000015*0006*INIT,1]")
 
 
-def test_decimal_length_and_message_index() -> None:
-    # "0013" read as decimal (13 bytes) lands on "]"; read as hex (19) it would not
+def test_decimal_length() -> None:
+    # BUILT: "0013" read as decimal (13 bytes) lands on "]"; read as hex (19) it would not
     decimal = b"[SG*8800000015*0013*LK,50,100,100]"
     heartbeat, reply = feed_three_ways(new_session, decimal)
     assert isinstance(heartbeat, Heartbeat)
     assert reply == Reply(data=b"[SG*8800000015*0002*LK]")
-    # a header with a message index before LEN: the answer echoes it
-    indexed = b"[3G*8800000015*00A1*0002*LK]"
-    heartbeat, reply = feed_three_ways(new_session, indexed)
-    assert isinstance(heartbeat, Heartbeat)
-    assert reply == Reply(data=b"[3G*8800000015*00A1*0002*LK]")
+    # a header with a message index before LEN: real in traccar/traccar#4395 (above)
 
 
 @pytest.mark.parametrize(
@@ -462,6 +600,10 @@ def test_decimal_length_and_message_index() -> None:
         # 20-digit satellite count (issue 9): LEN 00DF counts the longer content
         UD.replace(b"*00CD*", b"*00E0*").replace(b",6,100,60,", b",99999999999999999999,100,60,"),
         UD.replace(b"00000010", b"0000\x00010"),  # NUL (issue 9)
+        b"[3G*8800000015*000A*btemp2,1,x]",  # temperature not a number
+        b"[3G*8800000015*000C*btemp2,1,nan]",
+        b"[3G*8800000015*000D*CONFIG,UL:abc]",  # interval not a count
+        b"[3G*8800000015*0008*heart,-5]",
     ],
 )
 def test_more_bad_values_are_malformed(frame: bytes) -> None:
