@@ -12,7 +12,9 @@ slower than before" can be checked without trusting wall-clock figures.
 
 Each run opens its session as a device does (the GT06 login, the Teltonika IMEI) and must
 decode every frame of the stream to a ``Position``: otherwise it stops with the counts,
-rather than print the cost of rejecting them. Prints figures only; never fails on them. Needs ``valgrind`` (Debian's package).
+rather than print the cost of rejecting them. The cyclic garbage collector is off while it
+decodes: when its passes fall depends on how many objects the imports left (larger modules,
+other passes), which moved tk103 by 2 % between identical trees. Prints figures only; never fails on them. Needs ``valgrind`` (Debian's package).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ PROTOCOLS = ("gt06", "teltonika", "h02", "tk103", "watch")
 
 #: run in the child: decode one protocol's bench stream with the ``protocols`` of TREE
 CHILD = r"""
-import importlib.util, sys
+import gc, importlib.util, sys
 from collections import Counter
 tree, bench, proto, feed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 sys.path.insert(0, tree)
@@ -42,11 +44,13 @@ data, expected = getattr(db, proto + "_stream")()
 session = registry.get(proto).new_session("tcp", None)
 # the session opens as a device's does (login / IMEI), in both runs: only the stream differs
 session.receive({"gt06": db.GT06_LOGIN, "teltonika": db.TELTONIKA_IMEI}.get(proto, b""))
+gc.disable()  # a collection's cost depends on what the imports left, not on the decoder
 messages = session.receive(data) if feed else []
 kinds = Counter(type(m).__name__ for m in messages)
 print("messages", len(messages), "positions", kinds["Position"], "expected", expected if feed else 0,
       "kinds", dict(kinds), file=sys.stderr)
 """
+
 
 def instructions(tree: Path, protocol: str, feed: bool) -> tuple[int, int]:
     """(instructions, messages) of one child run under callgrind."""
