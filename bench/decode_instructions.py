@@ -14,7 +14,8 @@ Each run opens its session as a device does (the GT06 login, the Teltonika IMEI)
 decode every frame of the stream to a ``Position``: otherwise it stops with the counts,
 rather than print the cost of rejecting them. The cyclic garbage collector is off while it
 decodes: when its passes fall depends on how many objects the imports left (larger modules,
-other passes), which moved tk103 by 2 % between identical trees. Prints figures only; never fails on them. Needs ``valgrind`` (Debian's package).
+other passes), which moved tk103 by 2 % between identical trees. Prints figures only; never
+fails on them. Needs ``valgrind`` (Debian's package).
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ session.receive({"gt06": db.GT06_LOGIN, "teltonika": db.TELTONIKA_IMEI}.get(prot
 gc.disable()  # a collection's cost depends on what the imports left, not on the decoder
 messages = session.receive(data) if feed else []
 kinds = Counter(type(m).__name__ for m in messages)
-print("messages", len(messages), "positions", kinds["Position"], "expected", expected if feed else 0,
-      "kinds", dict(kinds), file=sys.stderr)
+print("messages", len(messages), "positions", kinds["Position"],
+      "expected", expected if feed else 0, "kinds", dict(kinds), file=sys.stderr)
 """
 
 
