@@ -104,9 +104,9 @@ class _IoTable(dict[int, tuple[str, str | None, _Convert | None]]):
         return entry
 
 
+#: filled on first sight of each id: filling the 256 one-byte ids at import measured about
+#: 1 % more instructions per GT06 message (not the GC; cause not found), and saved nothing
 _IO_TABLE = _IoTable()
-for _io_id in range(256):
-    _IO_TABLE[_io_id]  # fill the one-byte ids up front
 
 
 class _Irregular(Exception):

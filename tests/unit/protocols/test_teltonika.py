@@ -240,7 +240,9 @@ def test_gh3000_codec7_capture_is_unsupported_costs_only_itself_and_gets_no_ack(
     session.receive(GH1201_IMEI)
     out = session.receive(GH1201_CODEC7 + C8_EX1)  # the next packet is still decoded
     assert [type(m) for m in out] == [Rejected, Position, Reply]
-    assert out[1].device_key == "353976010110330"  # type: ignore[union-attr]
+    pos = out[1]
+    assert isinstance(pos, Position)
+    assert pos.device_key == "353976010110330"
     assert not session.failed
 
 
