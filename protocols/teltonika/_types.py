@@ -56,8 +56,8 @@ class Priority(enum.IntEnum):
     PANIC = 2  #: panic
 
 
-def _bool(raw: int) -> AttributeValue:
-    return bool(raw)
+#: 0/1 -> False/True (the builtin itself: a C call, cheaper than a Python function)
+_bool: Callable[[int], AttributeValue] = bool
 
 
 def _milli(raw: int) -> AttributeValue:
@@ -68,7 +68,8 @@ def _tenth(raw: int) -> AttributeValue:
     return raw / 10.0
 
 
-def _same(raw: int) -> AttributeValue:
+def as_is(raw: int) -> AttributeValue:
+    """The raw value unchanged (the fast path stores it without calling this)."""
     return raw
 
 
@@ -91,41 +92,41 @@ IO_NAMES: dict[int, IoElement] = {
     # --- permanent I/O elements ---
     239: IoElement("ignition", _bool),  #: 239 "Ignition" (0/1)
     240: IoElement("movement", _bool),  #: 240 "Movement" (0/1)
-    80: IoElement("data_mode", _same),  #: 80 "Data Mode" (0 home on stop ... 5 unknown)
-    21: IoElement("gsm_signal", _same),  #: 21 "GSM Signal" (0-5)
-    200: IoElement("sleep_mode", _same),  #: 200 "Sleep Mode" (0 none, 1 GPS, 2 deep ...)
-    69: IoElement("gnss_status", _same),  #: 69 "GNSS Status" (0 off ... 3 on with fix)
+    80: IoElement("data_mode", as_is),  #: 80 "Data Mode" (0 home on stop ... 5 unknown)
+    21: IoElement("gsm_signal", as_is),  #: 21 "GSM Signal" (0-5)
+    200: IoElement("sleep_mode", as_is),  #: 200 "Sleep Mode" (0 none, 1 GPS, 2 deep ...)
+    69: IoElement("gnss_status", as_is),  #: 69 "GNSS Status" (0 off ... 3 on with fix)
     181: IoElement("pdop", _tenth),  #: 181 "GNSS PDOP" (x 0.1)
     182: IoElement("hdop", _tenth),  #: 182 "GNSS HDOP" (x 0.1)
     66: IoElement("external_voltage_v", _milli),  #: 66 "External Voltage" (mV)
-    24: IoElement("speed_kmh", _same),  #: 24 "Speed" (km/h)
-    205: IoElement("gsm_cell_id", _same),  #: 205 "GSM Cell ID"
-    206: IoElement("gsm_area_code", _same),  #: 206 "GSM Area Code"
+    24: IoElement("speed_kmh", as_is),  #: 24 "Speed" (km/h)
+    205: IoElement("gsm_cell_id", as_is),  #: 205 "GSM Cell ID"
+    206: IoElement("gsm_area_code", as_is),  #: 206 "GSM Area Code"
     67: IoElement("battery_voltage_v", _milli),  #: 67 "Battery Voltage" (mV)
     68: IoElement("battery_current_a", _milli),  #: 68 "Battery Current" (mA)
-    241: IoElement("gsm_operator", _same),  #: 241 "Active GSM Operator" (MCC+MNC)
-    199: IoElement("trip_odometer_m", _same),  #: 199 "Trip Odometer" (m)
-    16: IoElement("odometer_m", _same),  #: 16 "Total Odometer" (m)
+    241: IoElement("gsm_operator", as_is),  #: 241 "Active GSM Operator" (MCC+MNC)
+    199: IoElement("trip_odometer_m", as_is),  #: 199 "Trip Odometer" (m)
+    16: IoElement("odometer_m", as_is),  #: 16 "Total Odometer" (m)
     1: IoElement("din1", _bool),  #: 1 "Digital Input 1"
     2: IoElement("din2", _bool),  #: 2 "Digital Input 2" (FMB120/FMC130)
     3: IoElement("din3", _bool),  #: 3 "Digital Input 3" (FMB120/FMC130)
     9: IoElement("ain1_v", _milli),  #: 9 "Analog Input 1" (mV)
     179: IoElement("dout1", _bool),  #: 179 "Digital Output 1"
     180: IoElement("dout2", _bool),  #: 180 "Digital Output 2" (FMB120/FMC130)
-    113: IoElement("battery_level_pct", _same),  #: 113 "Battery Level" (%)
+    113: IoElement("battery_level_pct", as_is),  #: 113 "Battery Level" (%)
     17: IoElement("axis_x_mg", _int16),  #: 17 "Axis X" (mG, signed)
     18: IoElement("axis_y_mg", _int16),  #: 18 "Axis Y" (mG, signed)
     19: IoElement("axis_z_mg", _int16),  #: 19 "Axis Z" (mG, signed)
-    11: IoElement("iccid1", _same),  #: 11 "ICCID1"
-    14: IoElement("iccid2", _same),  #: 14 "ICCID2"
+    11: IoElement("iccid1", as_is),  #: 11 "ICCID1"
+    14: IoElement("iccid2", as_is),  #: 14 "ICCID2"
     # --- eventual I/O elements ---
     246: IoElement("towing", _bool),  #: 246 "Towing"
-    247: IoElement("crash_detection", _same),  #: 247 "Crash Detection"
+    247: IoElement("crash_detection", as_is),  #: 247 "Crash Detection"
     249: IoElement("jamming", _bool),  #: 249 "Jamming"
-    250: IoElement("trip", _same),  #: 250 "Trip" (0 stop, 1 start)
+    250: IoElement("trip", as_is),  #: 250 "Trip" (0 stop, 1 start)
     251: IoElement("idling", _bool),  #: 251 "Idling"
     252: IoElement("unplug", _bool),  #: 252 "Unplug" (battery disconnected)
-    253: IoElement("green_driving_type", _same),  #: 253 "Green driving type"
-    254: IoElement("green_driving_value", _same),  #: 254 "Green Driving Value"
-    255: IoElement("overspeeding_kmh", _same),  #: 255 "Over Speeding" (km/h)
+    253: IoElement("green_driving_type", as_is),  #: 253 "Green driving type"
+    254: IoElement("green_driving_value", as_is),  #: 254 "Green Driving Value"
+    255: IoElement("overspeeding_kmh", as_is),  #: 255 "Over Speeding" (km/h)
 }

@@ -6,6 +6,8 @@ https://wiki.teltonika-gps.com/view/Teltonika_Data_Sending_Protocols — section
 (example), "Codec 8 protocol sending over UDP" (example and server response), and
 "Communication with server" (IMEI 356307042441013 handshake). The old UDP Codec 8
 Extended example is from the page revision of 1 July 2019 (wiki Special:MobileDiff/38516).
+The GH1201 (GH3000 codec 0x07) capture is from the traccar issue "Teltonika GH1201",
+https://github.com/traccar/traccar/issues/207 (the server log quoted in its description).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from datetime import UTC, datetime
 import pytest
 
 from protocols._checks import crc16_ibm
-from protocols.errors import BadChecksum, Malformed, NotIdentified
+from protocols.base import SessionState
+from protocols.errors import BadChecksum, Malformed, NotIdentified, UnsupportedMessage
 from protocols.model import Login, Position, Rejected, Reply
 from protocols.teltonika import SPEC
+from protocols.teltonika._decoder import _fast_records, decode_tcp_checked
 from tests.unit.protocols.helpers import feed_three_ways
 
 H = bytes.fromhex
@@ -68,6 +72,21 @@ UDP_OLD = H(
     "8000690000120000001E09010002000300040016014703F0001504C8000C0900910A00440B004D1300"
     "44431555440000B5000BB60005422E9B180000CD0386CE000107C700000000F10000601A4600000"
     "13C4800000BB84900000BB84A00000BB84C00000000024E0000000000000000CF000000000000000001"
+)
+
+#: traccar issue #207 ("Teltonika GH1201"): the device's IMEI handshake and its first AVL
+#: packet, codec 0x07 (the GH3000 protocol), 59 records of 6 bytes; its CRC is right
+GH1201_IMEI = H("000f333533393736303130313130333330")
+GH1201_CODEC7 = H(
+    "0000000000000165073b80001b62010080001b5d010080001b58010080001b53010080001b4e01008000"
+    "1b49010080001b44010080001b3f010080001b3a010080001b35010080001b30010080001b2b01008000"
+    "1b26010080001b21010080001b1c010080001b17010080001b12010080001b0d010080001b0801008000"
+    "1b03010080001afe010080001af9010080001af4010080001aee010080001ae9010080001ae401008000"
+    "1adf010080001ada010080001ad5010080001ad0010080001acb010080001ac6010080001ac101008000"
+    "1abc010080001ab7010080001ab2010080001aad010080001aa8010080001aa3010080001a9e01008000"
+    "1a99010080001a94010080001a8f010080001a8a010080001a85010080001a80010080001a7b01008000"
+    "1a76010080001a71010080001a6c010080001a67010080001a62010080001a5d010080001a5801008000"
+    "1a53010080001a4e010080001a49010080001a44010080001a3f01003b0000d8f5"
 )
 
 
@@ -209,3 +228,34 @@ def test_bad_crc_and_missing_handshake() -> None:
     assert isinstance(rejected.error, NotIdentified)
     pos, _ = feed_three_ways(lambda: tcp("356307042441013"), C8_EX1)
     assert isinstance(pos, Position)
+
+
+def test_gh3000_codec7_capture_is_unsupported_costs_only_itself_and_gets_no_ack() -> None:
+    assert crc16_ibm(GH1201_CODEC7[8:-4]) == int.from_bytes(GH1201_CODEC7[-4:], "big")
+    (rejected,) = feed_three_ways(tcp, GH1201_CODEC7, prelude=[GH1201_IMEI])
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, UnsupportedMessage)
+    assert not rejected.fatal
+    session = tcp()
+    session.receive(GH1201_IMEI)
+    out = session.receive(GH1201_CODEC7 + C8_EX1)  # the next packet is still decoded
+    assert [type(m) for m in out] == [Rejected, Position, Reply]
+    pos = out[1]
+    assert isinstance(pos, Position)
+    assert pos.device_key == "353976010110330"
+    assert not session.failed
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [C8_EX1, C8_EX2, C8_EX3, C8E, C16, VILNIUS],
+    ids=["c8-1", "c8-2", "c8-3", "c8e", "c16", "vilnius"],
+)
+def test_documented_record_packets_take_the_fast_path(packet: bytes) -> None:
+    """The fast path decodes them itself (a silent fall-back to the checked path would cost
+    about three times as much per record) and gives what the checked path gives."""
+    key = "356307042441013"
+    fast = _fast_records(packet, 8, len(packet) - 4, key)
+    assert fast is not None
+    checked = decode_tcp_checked(packet, SessionState("tcp", key))
+    assert fast == checked[:-1]
