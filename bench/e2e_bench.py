@@ -498,9 +498,17 @@ async def mqtt_backlog_phase(
     sampler = CounterSampler(s.http.port, "trackgw_positions_stored_total", want, 30 + args.cap)
     sampler.start()
     launched, launched_wall = time.perf_counter(), time.time()
-    await asyncio.to_thread(gw.start)
+    starting = asyncio.ensure_future(asyncio.to_thread(gw.start))
+    spy = None
+    if args.profile_mqtt:
+        # from the launch, not from /readyz: /readyz answers only once the intake has room,
+        # that is near the end of the drain (a profile started there sees the gateway idle)
+        while gw.proc is None and not starting.done():
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.5)  # the interpreter up, for py-spy to find it
+        spy = profile(gw.pid, args.profile_seconds, args.profile_mqtt)
+    await starting
     ready = time.perf_counter()
-    spy = profile(gw.pid, args.profile_seconds, args.profile_mqtt) if args.profile_mqtt else None
     await asyncio.to_thread(sampler.join, 30 + args.cap + 10)
     sampler.stop()
     got = await wait_for_count(ids, want, args.cap)
