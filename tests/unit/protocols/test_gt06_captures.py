@@ -7,6 +7,10 @@ replies shown in the same logs (issue threads named beside each sample).
            heartbeat, locations) with the server's replies.
   [T1566]  github.com/traccar/traccar/issues/1566 (2015-12-02): a GT02A/GT06 session log
            (login, heartbeat, location).
+  [T4036]  github.com/traccar/traccar/issues/4036 (2018-09-04): a 0x12 location of 40 bytes,
+           four bytes longer than the document's ("4 bits extra", the reporter wrote).
+  [T1039]  github.com/traccar/traccar/issues/1039 (2015-01-22): after login and heartbeat a
+           GT06 sent a 0x8B packet, a number no document at hand defines.
 Only the bytes are taken (facts of what the devices sent); every expected value is read off
 the packet layout of "GPS Tracker Communication Protocol (GT06)" v1.8.1.
 """
@@ -18,8 +22,9 @@ from datetime import UTC, datetime
 import pytest
 
 from protocols._checks import crc16_x25
+from protocols.errors import UnsupportedMessage
 from protocols.gt06 import SPEC, encode_reply
-from protocols.model import Heartbeat, Login, Position, Reply
+from protocols.model import Heartbeat, Login, Position, Rejected, Reply
 from tests.unit.protocols.helpers import feed_three_ways
 
 H = bytes.fromhex
@@ -41,9 +46,18 @@ LOCATION_5361 = H("78781f1218080d0a0022c8052d11000186f1d00034e900e80527f7024e0a0
 LOGIN_1566 = H("78780d0103589110201765960041f35a0d0a")
 HEARTBEAT_1566 = H("78780a1344060400020042cd4b0d0a")
 LOCATION_1566 = H("78781f120f0c02122e26c701faec0a07eba7b9001444019400276e0016450043fb990d0a")
+#: [T4036] 0x12 with four zero bytes after the LBS block: 2018-09-04 13:35:47, 6 satellites,
+#: no fix, MCC 404, MNC 13, LAC 0x27DD, cell 0x00624C, serial 0x0005
+LOCATION_LONG_4036 = H(
+    "787823121209040d232fc601e690ea08f08f6200440001940d27dd00624c000000000005d6a80d0a"
+)
+#: [T1039] the 0x8B packet (serial 0x000A), the device's third after login and heartbeat
+UNKNOWN_8B_1039 = H("78780d8b01945a0c21007beb000a2f140d0a")
 
 CAPTURED = (
     LOCATION_5734,
+    LOCATION_LONG_4036,
+    UNKNOWN_8B_1039,
     LOGIN_5361,
     LOGIN_REPLY_5361,
     HEARTBEAT_5361,
@@ -116,3 +130,31 @@ def test_session_1566() -> None:
     assert pos.lon == pytest.approx(0x07EBA7B9 / 1_800_000)  # 73.8 E
     assert (pos.speed_kmh, pos.course_deg, pos.satellites, pos.valid) == (0.0, 68.0, 7, True)
     assert (pos.attributes["mcc"], pos.attributes["lac"]) == (404, 0x276E)
+
+
+def test_location_with_bytes_past_the_documented_layout() -> None:
+    """[T4036]: what follows the LBS block is not read; the fix is the document's fields."""
+    (pos,) = feed_three_ways(lambda: session("123456789012345"), LOCATION_LONG_4036)
+    assert isinstance(pos, Position)
+    assert pos.fix_time == datetime(2018, 9, 4, 13, 35, 47, tzinfo=UTC)
+    assert pos.lat == pytest.approx(0x01E690EA / 1_800_000)  # 17.7 N (Visakhapatnam)
+    assert pos.lon == pytest.approx(0x08F08F62 / 1_800_000)  # 83.3 E
+    # course/status 0x4400: north, no fix (bit 12 clear), course 0
+    assert (pos.valid, pos.speed_kmh, pos.course_deg, pos.satellites) == (False, 0.0, 0.0, 6)
+    a = pos.attributes
+    assert (a["mcc"], a["mnc"], a["lac"], a["cell_id"]) == (404, 13, 0x27DD, 0x00624C)
+
+
+def test_an_undocumented_packet_is_counted_and_the_session_goes_on() -> None:
+    """[T1039]: 0x8B is refused as ``UnsupportedMessage`` (not fatal, no reply), and the
+    location after it on the same connection is decoded."""
+    s = session("123456789012345")
+    (rejected,) = s.receive(UNKNOWN_8B_1039)
+    assert isinstance(rejected, Rejected)
+    assert isinstance(rejected.error, UnsupportedMessage)
+    assert not rejected.error.fatal
+    assert "0x8b" in str(rejected.error)
+    assert not s.failed
+    (pos,) = s.receive(LOCATION_5734)
+    assert isinstance(pos, Position)
+    assert pos.speed_kmh == 33.0
