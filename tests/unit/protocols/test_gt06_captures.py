@@ -9,6 +9,9 @@ replies shown in the same logs (issue threads named beside each sample).
            (login, heartbeat, location).
   [T4036]  github.com/traccar/traccar/issues/4036 (2018-09-04): a 0x12 location of 40 bytes,
            four bytes longer than the document's ("4 bits extra", the reporter wrote).
+  [E45]    github.com/eusonlito/GPS-Tracker/issues/45 (2024-02-28): a Concox GT08 in Iran,
+           each packet with the server's receive time: login, heartbeat, 0x22 locations
+           without the mileage field.
   [T1039]  github.com/traccar/traccar/issues/1039 (2015-01-22): after login and heartbeat a
            GT06 sent a 0x8B packet, a number no document at hand defines.
 Only the bytes are taken (facts of what the devices sent); every expected value is read off
@@ -53,8 +56,23 @@ LOCATION_LONG_4036 = H(
 )
 #: [T1039] the 0x8B packet (serial 0x000A), the device's third after login and heartbeat
 UNKNOWN_8B_1039 = H("78780d8b01945a0c21007beb000a2f140d0a")
+#: [E45] login of IMEI 351742101981019, type 0x2203, time zone 0x3201 (GMT+8), serial 0x55
+LOGIN_E45 = H("787811010351742101981019220332010055d1c00d0a")
+#: [E45] heartbeat: info 0x46 (ACC, charging, GPS fixed), level 6, GSM 4, serial 0x56
+HEARTBEAT_E45 = H("78780a1346060400020056ac550d0a")
+#: [E45] 0x22 received 07:22:30: fix 2024-02-28 07:22:30, 9 satellites, 39 km/h, 243 deg,
+#: MCC 432, MNC 35, LAC 0x7F85, cell 0x00A60F, ACC 1, upload mode 0, re-upload 0
+LOCATION_E45 = H("7878222218021c07161ec9032bee6805a3a86827d4f301b0237f8500a60f01000000528c4a0d0a")
+#: [E45] 0x22 received 07:24:02: fix 07:24:01, 10 satellites, 16 km/h, upload mode 2
+LOCATION_E45_LATER = H(
+    "7878222218021c071801ca032be10805a34df810d47f01b0237f85007c06010200005ede160d0a"
+)
 
 CAPTURED = (
+    LOGIN_E45,
+    HEARTBEAT_E45,
+    LOCATION_E45,
+    LOCATION_E45_LATER,
     LOCATION_5734,
     LOCATION_LONG_4036,
     UNKNOWN_8B_1039,
@@ -158,3 +176,43 @@ def test_an_undocumented_packet_is_counted_and_the_session_goes_on() -> None:
     (pos,) = s.receive(LOCATION_5734)
     assert isinstance(pos, Position)
     assert pos.speed_kmh == 33.0
+
+
+def test_session_e45_the_fix_times_match_the_servers_receive_times() -> None:
+    """[E45]: the device's UTC fix times are those the server logged the packets at (to the
+    second, and one second before), so the time zone of the login is not applied to them."""
+    login, reply = feed_three_ways(session, LOGIN_E45)
+    assert isinstance(login, Login)
+    assert login.device_key == "351742101981019"
+    assert dict(login.attributes) == {"type_id": "2203", "timezone_min": 480}
+    assert reply == Reply(data=encode_reply(0x01, 0x0055), acks_data=False)
+    beat, reply = feed_three_ways(session, HEARTBEAT_E45, prelude=[LOGIN_E45])
+    assert isinstance(beat, Heartbeat)
+    assert beat.attributes["ignition"] is True
+    assert beat.attributes["gps_fixed"] is True
+    assert reply == Reply(data=encode_reply(0x13, 0x0056), acks_data=False)
+    (first,) = feed_three_ways(session, LOCATION_E45, prelude=[LOGIN_E45])
+    (later,) = feed_three_ways(session, LOCATION_E45_LATER, prelude=[LOGIN_E45])
+    assert isinstance(first, Position)
+    assert isinstance(later, Position)
+    assert first.fix_time == datetime(2024, 2, 28, 7, 22, 30, tzinfo=UTC)
+    assert later.fix_time == datetime(2024, 2, 28, 7, 24, 1, tzinfo=UTC)
+    assert first.lat == pytest.approx(0x032BEE68 / 1_800_000)  # 29.56 N (Shiraz)
+    assert first.lon == pytest.approx(0x05A3A868 / 1_800_000)  # 52.56 E
+    assert (first.valid, first.speed_kmh, first.course_deg, first.satellites) == (
+        True,
+        39.0,
+        243.0,
+        9,
+    )
+    assert dict(first.attributes) == {
+        "mcc": 432,
+        "mnc": 35,
+        "lac": 0x7F85,
+        "cell_id": 0x00A60F,
+        "ignition": True,
+        "upload_mode": 0,
+        "reupload": False,
+    }
+    assert (later.speed_kmh, later.course_deg, later.satellites) == (16.0, 127.0, 10)
+    assert later.attributes["upload_mode"] == 2
