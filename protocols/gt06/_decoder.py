@@ -218,6 +218,15 @@ def _fast_location(frame: bytes, key: str) -> Position:
     )
 
 
+def _no_fix(
+    key: str, kind: str, attrs: dict[str, AttributeValue], time: datetime | None = None
+) -> DeviceInfo:
+    """The ``DeviceInfo`` of a packet without a fix (LBS, WiFi, information, replies)."""
+    return DeviceInfo(
+        device_key=key, protocol=PROTOCOL, kind=kind, time=time, attributes=MappingProxyType(attrs)
+    )
+
+
 def _identity(state: SessionState, frame: bytes, what: str) -> str:
     key = state.device_key
     if key is None:
@@ -366,11 +375,7 @@ def _info(reader: Reader, kind: int, state: SessionState) -> list[Message]:
             _satellites(reader, attrs)
         else:
             attrs["data"] = reader.rest().hex()
-    return [
-        DeviceInfo(
-            device_key=key, protocol=PROTOCOL, kind=info_kind, attributes=MappingProxyType(attrs)
-        )
-    ]
+    return [_no_fix(key, info_kind, attrs)]
 
 
 def _strengths(reader: Reader, what: str) -> tuple[int, str]:
@@ -435,15 +440,7 @@ def _lbs_only(reader: Reader, state: SessionState) -> list[Message]:
     fix_time = _date(reader)
     attrs: dict[str, AttributeValue] = {}
     _lbs(reader, attrs, False)
-    return [
-        DeviceInfo(
-            device_key=key,
-            protocol=PROTOCOL,
-            kind="lbs",
-            time=fix_time,
-            attributes=MappingProxyType(attrs),
-        )
-    ]
+    return [_no_fix(key, "lbs", attrs, fix_time)]
 
 
 def _lbs_address_request(reader: Reader, kind: int, state: SessionState) -> list[Message]:
@@ -457,11 +454,7 @@ def _lbs_address_request(reader: Reader, kind: int, state: SessionState) -> list
     _phone(reader, attrs)
     if four_g:
         _exact_end(reader, "4G LBS address request")
-    return [
-        DeviceInfo(
-            device_key=key, protocol=PROTOCOL, kind="lbs", attributes=MappingProxyType(attrs)
-        )
-    ]
+    return [_no_fix(key, "lbs", attrs)]
 
 
 def _neighbours(reader: Reader, layout: struct.Struct, attrs: dict[str, AttributeValue]) -> None:
@@ -490,15 +483,7 @@ def _lbs_multi(reader: Reader, kind: int, state: SessionState) -> list[Message]:
     attrs["timing_advance"] = reader.u8("timing advance")
     if reader.remaining >= 2:
         attrs["language"] = reader.u16("language")
-    return [
-        DeviceInfo(
-            device_key=key,
-            protocol=PROTOCOL,
-            kind="lbs",
-            time=fix_time,
-            attributes=MappingProxyType(attrs),
-        )
-    ]
+    return [_no_fix(key, "lbs", attrs, fix_time)]
 
 
 def _access_points(reader: Reader, count: int) -> list[str]:
@@ -539,15 +524,7 @@ def _wifi(reader: Reader, kind: int, state: SessionState) -> list[Message]:
     count = reader.u8("WiFi count")
     attrs["wifi_count"] = count
     attrs["wifi"] = ";".join(_access_points(reader, count))
-    return [
-        DeviceInfo(
-            device_key=key,
-            protocol=PROTOCOL,
-            kind="wifi",
-            time=fix_time,
-            attributes=MappingProxyType(attrs),
-        )
-    ]
+    return [_no_fix(key, "wifi", attrs, fix_time)]
 
 
 def _lbs_alarm(reader: Reader, kind: int, state: SessionState, serial: int) -> list[Message]:
