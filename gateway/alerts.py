@@ -26,7 +26,7 @@ from typing import Any
 import aiomqtt
 
 from . import metrics
-from .broker.client_id import bound_client_id
+from .broker.client_id import gateway_client
 from .config import MqttSettings
 from .live.hub import LiveEvent
 
@@ -136,13 +136,7 @@ class AlertPublisher:
         pending: Alert | LivePosition | _Confirmed | None = None
         while True:
             try:
-                async with aiomqtt.Client(
-                    s.host,
-                    s.port,
-                    username=s.username,
-                    password=s.password,
-                    identifier=bound_client_id(s, "alerts"),
-                ) as client:
+                async with gateway_client(s, "alerts") as client:
                     metrics.mqtt_connected.labels("alerts").set(1)
                     while True:
                         alert = pending or await self._queue.get()

@@ -42,11 +42,12 @@ from protocols.base import Transport
 from protocols.model import AttributeValue, Message
 
 from . import metrics
-from .broker.client_id import bound_client_id
+from .broker.client_id import gateway_client
 from .config import CommandSettings, MqttSettings
 from .listeners.connections import Connections
 from .pipeline.identify import DeviceDirectory
 from .store import commands as store
+from .store import notifications
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +133,8 @@ class CommandDispatcher:
                     await conn.execute(f"listen {store.CHANNEL}")
                     self.listening.set()
                     while True:
-                        # collect, never ``break`` out of notifies() (the rest of the packet
-                        # it read would be lost)
-                        payloads: list[str] = []
-                        async for note in conn.notifies(timeout=1.0, stop_after=1):
-                            payloads.append(note.payload)
+                        payloads = await notifications.burst(conn)
                         if payloads:
-                            async for note in conn.notifies(timeout=0.0):
-                                payloads.append(note.payload)
                             for payload in payloads:
                                 if payload.isdigit() and len(self._notified) < ANSWERS_MAX:
                                     self._notified.add(int(payload))
@@ -275,13 +270,7 @@ class CommandDispatcher:
         pending: tuple[int, str, bytes] | None = None
         while True:
             try:
-                async with aiomqtt.Client(
-                    s.host,
-                    s.port,
-                    username=s.username,
-                    password=s.password,
-                    identifier=bound_client_id(s, "commands"),
-                ) as client:
+                async with gateway_client(s, "commands") as client:
                     self._phone_ready.set()
                     metrics.mqtt_connected.labels("commands").set(1)
                     while True:

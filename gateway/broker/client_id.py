@@ -1,4 +1,4 @@
-"""Client ids of the gateway's own broker connections, bound to the gateway's credentials.
+"""The gateway's own broker connections: their client ids, bound to the gateway's credentials.
 
 Mosquitto lets any authenticated client take over the session of any client id: it
 disconnects the old connection and hands the session (subscriptions and the queued messages
@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import aiomqtt
+
 from ..config import MqttSettings
 
 #: hex digits of the tag: 96 bits, not guessable; the whole id stays well under 65,535 bytes
@@ -26,3 +28,14 @@ def bound_client_id(settings: MqttSettings, role: str = "") -> str:
     base = f"{settings.client_id}-{role}" if role else settings.client_id
     tag = hmac.new(settings.password.encode(), base.encode(), hashlib.sha256).hexdigest()
     return f"{base}-{tag[:TAG_DIGITS]}"
+
+
+def gateway_client(settings: MqttSettings, role: str) -> aiomqtt.Client:
+    """A broker client of the gateway's own (its user, its bound id for ``role``)."""
+    return aiomqtt.Client(
+        settings.host,
+        settings.port,
+        username=settings.username,
+        password=settings.password,
+        identifier=bound_client_id(settings, role),
+    )

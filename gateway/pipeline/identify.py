@@ -28,6 +28,7 @@ from protocols import registry
 from .. import metrics
 from ..config import DeviceSettings
 from ..store import devices as store
+from ..store import notifications
 
 log = logging.getLogger(__name__)
 
@@ -216,15 +217,8 @@ class DeviceDirectory:
                     await self.load_all()
                     self.listening.set()
                     while True:
-                        # collect (never ``break`` out of notifies(): the rest of the packet
-                        # it read would be lost), then look up on a pool connection
-                        payloads: list[str] = []
-                        async for note in conn.notifies(timeout=1.0, stop_after=1):
-                            payloads.append(note.payload)
-                        if payloads:
-                            async for note in conn.notifies(timeout=0.0):
-                                payloads.append(note.payload)
-                        for payload in dict.fromkeys(payloads):
+                        # collect the burst, then look up on a pool connection
+                        for payload in dict.fromkeys(await notifications.burst(conn)):
                             await self.apply_change(payload)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 self.listening.clear()
